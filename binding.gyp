@@ -1,0 +1,36 @@
+{
+  "targets": [
+    {
+      "target_name": "jukebox",
+      "sources": [
+        "csrc/core/thread_pool.cc",
+        "csrc/core/mapped_file.cc",
+        "csrc/cpu/cpu_features.cc",
+        "csrc/cpu/gemm_ukernel_generic.cc",
+        "csrc/cpu/gemm_ukernel_avx2.cc",
+        "csrc/cpu/conv1d.cc",
+        "csrc/cpu/conv1d_ref.cc",
+        "csrc/cpu/vq.cc",
+        "csrc/cpu/vq_avx2.cc",
+        "csrc/cpu/fma_peak.cc",
+        "csrc/model/vqvae.cc",
+        "csrc/napi/async_job.cc",
+        "csrc/napi/weights.cc",
+        "csrc/napi/kernels_binding.cc",
+        "csrc/napi/vqvae_binding.cc",
+        "csrc/napi/addon.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-pthread"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+      }
+    }
+  ]
+}

@@ -1,0 +1,62 @@
+// 1-D convolution and transposed convolution (PyTorch Conv1d / ConvTranspose1d semantics)
+// on NCT tensors, as implicit GEMMs over the micro-kernel in gemm_ukernel.h.
+//
+// Both become one or more "phase" GEMMs: output column j of a phase reads input position
+// j*in_stride + tap_off[tap] for each tap (zero outside the input) and writes output
+// position j*out_stride + out_phase. A plain conv is one phase with tap_off = k*dil - pad.
+// A transposed conv with stride s is s phases, each a stride-1 conv over the taps whose
+// kernel index matches that output phase, so no zero-stuffing and no scatter-add.
+#pragma once
+#include <vector>
+
+#include "../core/buffer.h"
+#include "../core/tensor.h"
+#include "../core/thread_pool.h"
+
+namespace jb {
+
+struct ConvParams {
+  int cin = 0, cout = 0, kernel = 1, stride = 1, pad = 0, dilation = 1;
+  bool transposed = false;
+  // Length of the output for an input of length tin (PyTorch's formulas, output_padding 0).
+  int out_len(int tin) const;
+};
+
+// What to do with the conv result before it lands in the output.
+struct ConvEpilogue {
+  bool relu_input = false;  // apply ReLU to the input as it is read (fuses nn.ReLU before conv)
+  bool accumulate = false;  // y += scale * (conv + bias) instead of y = conv + bias
+  float scale = 1.0f;       // only with accumulate (residual scale)
+};
+
+struct ConvPhase {
+  int ntaps = 0;
+  std::vector<int> tap_off;
+  int in_stride = 1, out_stride = 1, out_phase = 0;
+  int M = 0, K = 0;     // cout, cin * ntaps (k index = ci * ntaps + tap)
+  Buffer<float> panels; // weights packed into MR-row panels of K groups of MR floats
+};
+
+class Conv1d {
+ public:
+  // weight: Conv1d (cout, cin, k) or ConvTranspose1d (cin, cout, k), row-major float32.
+  Conv1d(const ConvParams& p, const float* weight, const float* bias);
+
+  const ConvParams& params() const { return p_; }
+  // y must hold x.n * cout * out_len(x.t) floats (read too when ep.accumulate).
+  void forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPool& pool) const;
+  double flops(int batch, int tin) const;  // 2 * multiply-adds actually performed
+
+ private:
+  ConvParams p_;
+  std::vector<ConvPhase> phases_;
+  Buffer<float> bias_;
+};
+
+// Plain loop references with PyTorch's exact definitions; the tests compare against them.
+void conv1d_ref(const ConvParams& p, const float* x, int n, int tin, const float* weight,
+                const float* bias, float* y);
+void conv_transpose1d_ref(const ConvParams& p, const float* x, int n, int tin,
+                          const float* weight, const float* bias, float* y);
+
+}  // namespace jb

@@ -1,0 +1,22 @@
+// The GEMM micro-kernel every conv and matmul in the CPU backend ends in.
+//
+// c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + sum_k a[k*MR + r] * b[k*NR + j]
+//
+// `a` is one packed MR-row panel of the weights, `b` one packed NR-column panel of the
+// input; both are K groups of contiguous values so the kernel streams them linearly.
+#pragma once
+
+namespace jb {
+
+constexpr int kMR = 6;   // 6 x 16 floats = 12 AVX2 accumulators, 4 registers left for operands
+constexpr int kNR = 16;
+
+using UKernel = void (*)(int K, const float* a, const float* b, float* c, int ldc,
+                         bool accumulate);
+
+void ukernel_generic(int K, const float* a, const float* b, float* c, int ldc, bool accumulate);
+void ukernel_avx2(int K, const float* a, const float* b, float* c, int ldc, bool accumulate);
+
+UKernel active_ukernel();  // by cpu_features' active ISA
+
+}  // namespace jb

@@ -1,0 +1,20 @@
+// Module entry: the classes and functions lib/native.ts loads.
+#include <napi.h>
+
+#include "async_job.h"
+#include "kernels_binding.h"
+#include "vqvae_binding.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("AbortFlag", jb::AbortFlag::Init(env));
+  exports.Set("VQVAE", jb::init_vqvae_binding(env));
+  exports.Set("kernels", jb::init_kernels_binding(env));
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(jukebox, Init)

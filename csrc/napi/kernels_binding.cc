@@ -1,0 +1,163 @@
+#include "kernels_binding.h"
+
+#include <string>
+#include <vector>
+
+#include "../cpu/conv1d.h"
+#include "../cpu/cpu_features.h"
+#include "../cpu/fma_peak.h"
+#include "../cpu/vq.h"
+#include "js_error.h"
+#include "weights.h"
+
+namespace jb {
+
+namespace {
+
+const float* f32(const Napi::Value& v, size_t expect, const char* what) {
+  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+          "ERR_INVALID_ARGUMENT", std::string(what) + " must be a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  require(a.ElementLength() == expect, "ERR_INVALID_ARGUMENT",
+          std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " +
+              std::to_string(expect));
+  return a.Data();
+}
+
+bool use_ref(const Napi::Value& impl) { return impl.IsString() && impl.ToString().Utf8Value() == "ref"; }
+
+// conv1d(x, n, tin, weight, bias|null, params, impl, epilogue?, y?) -> Float32Array
+// params: {cin, cout, kernel, stride, pad, dilation, transposed}
+// epilogue (fast path only): {reluInput, accumulate, scale}; with accumulate, y is the
+// tensor accumulated into (copied, not modified).
+Napi::Value Conv1dJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Object po = info[5].As<Napi::Object>();
+    ConvParams p;
+    p.cin = get_int(po, "cin");
+    p.cout = get_int(po, "cout");
+    p.kernel = get_int(po, "kernel");
+    p.stride = get_int_or(po, "stride", 1);
+    p.pad = get_int_or(po, "pad", 0);
+    p.dilation = get_int_or(po, "dilation", 1);
+    p.transposed = get_bool_or(po, "transposed", false);
+    const int n = info[1].As<Napi::Number>().Int32Value();
+    const int tin = info[2].As<Napi::Number>().Int32Value();
+    const int tout = p.out_len(tin);
+    require(n > 0 && tin > 0 && tout > 0, "ERR_INVALID_ARGUMENT", "empty conv");
+    const float* x = f32(info[0], size_t(n) * p.cin * tin, "x");
+    const float* w = f32(info[3], size_t(p.cin) * p.cout * p.kernel, "weight");
+    const float* b = info[4].IsNull() || info[4].IsUndefined() ? nullptr : f32(info[4], p.cout, "bias");
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), size_t(n) * p.cout * tout);
+    if (use_ref(info[6])) {
+      if (p.transposed) {
+        conv_transpose1d_ref(p, x, n, tin, w, b, y.Data());
+      } else {
+        conv1d_ref(p, x, n, tin, w, b, y.Data());
+      }
+      return y;
+    }
+    ConvEpilogue ep;
+    if (info[7].IsObject()) {
+      Napi::Object eo = info[7].As<Napi::Object>();
+      ep.relu_input = get_bool_or(eo, "reluInput", false);
+      ep.accumulate = get_bool_or(eo, "accumulate", false);
+      ep.scale = float(get_number_or(eo, "scale", 1.0));
+    }
+    if (ep.accumulate) {
+      const float* y0 = f32(info[8], y.ElementLength(), "y");
+      std::copy(y0, y0 + y.ElementLength(), y.Data());
+    }
+    Conv1d conv(p, w, b);
+    conv.forward({x, n, p.cin, tin}, {y.Data(), n, p.cout, tout}, ep, ThreadPool::global());
+    return y;
+  });
+}
+
+// matmul(a (M x K), b (K x N), M, K, N, impl) -> Float32Array (M x N), row-major.
+// The fast path is the conv engine with a 1-wide kernel: b's rows are the channels.
+Napi::Value MatmulJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const int M = info[2].As<Napi::Number>().Int32Value();
+    const int K = info[3].As<Napi::Number>().Int32Value();
+    const int N = info[4].As<Napi::Number>().Int32Value();
+    require(M > 0 && K > 0 && N > 0, "ERR_INVALID_ARGUMENT", "empty matmul");
+    const float* a = f32(info[0], size_t(M) * K, "a");
+    const float* b = f32(info[1], size_t(K) * N, "b");
+    Napi::Float32Array c = Napi::Float32Array::New(info.Env(), size_t(M) * N);
+    if (use_ref(info[5])) {
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < N; ++j) {
+          double acc = 0;
+          for (int k = 0; k < K; ++k) acc += double(a[size_t(i) * K + k]) * b[size_t(k) * N + j];
+          c.Data()[size_t(i) * N + j] = float(acc);
+        }
+      return c;
+    }
+    ConvParams p;
+    p.cin = K;
+    p.cout = M;
+    Conv1d conv(p, a, nullptr);
+    conv.forward({b, 1, K, N}, {c.Data(), 1, M, N}, {}, ThreadPool::global());
+    return c;
+  });
+}
+
+// vqNearest(codebook (bins x width), bins, width, x (n x width), n, impl) -> Int32Array
+Napi::Value VqNearestJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const int bins = info[1].As<Napi::Number>().Int32Value();
+    const int width = info[2].As<Napi::Number>().Int32Value();
+    const int n = info[4].As<Napi::Number>().Int32Value();
+    require(bins > 0 && width > 0 && n >= 0, "ERR_INVALID_ARGUMENT", "bad codebook search shape");
+    Codebook cb(f32(info[0], size_t(bins) * width, "codebook"), bins, width);
+    const float* x = f32(info[3], size_t(n) * width, "x");
+    Napi::Int32Array out = Napi::Int32Array::New(info.Env(), n);
+    if (use_ref(info[5])) {
+      vq_nearest_ref(cb, x, n, out.Data());
+    } else {
+      vq_nearest(cb, x, n, out.Data(), ThreadPool::global());
+    }
+    return out;
+  });
+}
+
+Napi::Value SetIsaJs(const Napi::CallbackInfo& info) {
+  const std::string want = info[0].ToString().Utf8Value();
+  set_active_isa(want == "generic" ? Isa::Generic : Isa::Avx2Fma);
+  return Napi::String::New(info.Env(), isa_name(active_isa()));
+}
+
+Napi::Value InfoJs(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("isa", isa_name(active_isa()));
+  o.Set("detectedIsa", isa_name(detected_isa()));
+  o.Set("threads", ThreadPool::global().size());
+  return o;
+}
+
+Napi::Value FmaPeakJs(const Napi::CallbackInfo& info) {
+  const double secs = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0.2;
+  FmaPeak p = measure_fma_peak(ThreadPool::global(), secs);
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("gflopsOneThread", p.gflops_one_thread);
+  o.Set("gflopsAllThreads", p.gflops_all_threads);
+  o.Set("threads", p.threads);
+  o.Set("isa", p.isa);
+  return o;
+}
+
+}  // namespace
+
+Napi::Object init_kernels_binding(Napi::Env env) {
+  Napi::Object k = Napi::Object::New(env);
+  k.Set("conv1d", Napi::Function::New(env, Conv1dJs));
+  k.Set("matmul", Napi::Function::New(env, MatmulJs));
+  k.Set("vqNearest", Napi::Function::New(env, VqNearestJs));
+  k.Set("setIsa", Napi::Function::New(env, SetIsaJs));
+  k.Set("info", Napi::Function::New(env, InfoJs));
+  k.Set("fmaPeak", Napi::Function::New(env, FmaPeakJs));
+  return k;
+}
+
+}  // namespace jb

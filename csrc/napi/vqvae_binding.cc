@@ -1,0 +1,200 @@
+// JS class VQVAE: built from a layer plan (lib/vqvae/layout.ts), runs encode/decode as
+// async jobs. dispose() drops the weights at once; a job in flight keeps its own
+// reference until it settles.
+#include "vqvae_binding.h"
+
+#include <memory>
+#include <string>
+
+#include "../model/vqvae.h"
+#include "async_job.h"
+#include "js_error.h"
+#include "weights.h"
+
+namespace jb {
+
+namespace {
+
+std::unique_ptr<Conv1d> build_conv(const Napi::Object& o, const MappedFile* file) {
+  ConvParams p;
+  p.cin = get_int(o, "cin");
+  p.cout = get_int(o, "cout");
+  p.kernel = get_int(o, "kernel");
+  p.stride = get_int_or(o, "stride", 1);
+  p.pad = get_int_or(o, "pad", 0);
+  p.dilation = get_int_or(o, "dilation", 1);
+  p.transposed = get_bool_or(o, "transposed", false);
+  const std::string name = o.Get("name").IsString() ? o.Get("name").ToString().Utf8Value() : "conv";
+  const std::vector<float> w =
+      read_weight(o.Get("weight"), file, size_t(p.cin) * p.cout * p.kernel, name + ".weight");
+  const std::vector<float> b = read_weight(o.Get("bias"), file, size_t(p.cout), name + ".bias");
+  return std::make_unique<Conv1d>(p, w.data(), b.data());
+}
+
+VQStack build_stack(const Napi::Object& o, const MappedFile* file) {
+  VQStack s;
+  s.in_channels = get_int(o, "inChannels");
+  s.out_channels = get_int(o, "outChannels");
+  Napi::Array layers = o.Get("layers").As<Napi::Array>();
+  for (uint32_t i = 0; i < layers.Length(); ++i) {
+    Napi::Object l = layers.Get(i).As<Napi::Object>();
+    VQLayer layer;
+    const std::string kind = l.Get("kind").ToString().Utf8Value();
+    if (kind == "conv") {
+      layer.kind = VQLayer::Kind::Conv;
+      layer.a = build_conv(l.Get("conv").As<Napi::Object>(), file);
+    } else if (kind == "res") {
+      layer.kind = VQLayer::Kind::Res;
+      layer.a = build_conv(l.Get("a").As<Napi::Object>(), file);
+      layer.b = build_conv(l.Get("b").As<Napi::Object>(), file);
+      layer.res_scale = float(get_number_or(l, "scale", 1.0));
+      require(layer.b->params().cout == layer.a->params().cin, "ERR_HPARAMS",
+              "residual block must map back to its input width");
+    } else {
+      fail("ERR_INVALID_ARGUMENT", "unknown layer kind '" + kind + "'");
+    }
+    s.layers.push_back(std::move(layer));
+  }
+  return s;
+}
+
+class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "VQVAE",
+                       {InstanceMethod("encode", &VQVAEBinding::Encode),
+                        InstanceMethod("decode", &VQVAEBinding::Decode),
+                        InstanceMethod("encodeFlops", &VQVAEBinding::EncodeFlops),
+                        InstanceMethod("decodeFlops", &VQVAEBinding::DecodeFlops),
+                        InstanceMethod("dispose", &VQVAEBinding::Dispose)});
+  }
+
+  explicit VQVAEBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VQVAEBinding>(info) {
+    guarded(info.Env(), [&]() -> Napi::Value {
+      Napi::Object plan = info[0].As<Napi::Object>();
+      std::unique_ptr<MappedFile> file;
+      if (plan.Get("file").IsString()) file = std::make_unique<MappedFile>(plan.Get("file").ToString());
+      std::vector<VQStack> enc, dec;
+      std::vector<Codebook> books;
+      std::vector<int> hops;
+      Napi::Array encs = plan.Get("encoders").As<Napi::Array>();
+      Napi::Array decs = plan.Get("decoders").As<Napi::Array>();
+      Napi::Array cbs = plan.Get("codebooks").As<Napi::Array>();
+      Napi::Array hl = plan.Get("hopLengths").As<Napi::Array>();
+      for (uint32_t l = 0; l < encs.Length(); ++l) {
+        enc.push_back(build_stack(encs.Get(l).As<Napi::Object>(), file.get()));
+        dec.push_back(build_stack(decs.Get(l).As<Napi::Object>(), file.get()));
+        Napi::Object cb = cbs.Get(l).As<Napi::Object>();
+        const int bins = get_int(cb, "bins"), width = get_int(cb, "width");
+        const std::vector<float> k = read_weight(cb.Get("weight"), file.get(), size_t(bins) * width,
+                                                 "bottleneck.level_blocks." + std::to_string(l) + ".k");
+        books.emplace_back(k.data(), bins, width);
+        hops.push_back(hl.Get(l).As<Napi::Number>().Int32Value());
+      }
+      model_ = std::make_shared<VQVAE>(std::move(enc), std::move(dec), std::move(books), std::move(hops));
+      return info.Env().Undefined();
+    });
+  }
+
+ private:
+  std::shared_ptr<const VQVAE> model(Napi::Env env) {
+    if (!model_) throw make_js_error(env, "ERR_DISPOSED", "this VQ-VAE has been disposed");
+    return model_;
+  }
+
+  // encode(audio: Float32Array (n*t), n, t, start, end, onProgress?, abort?) -> Promise<Int32Array[]>
+  Napi::Value Encode(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto m = model(info.Env());
+      Napi::Float32Array a = info[0].As<Napi::Float32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int t = info[2].As<Napi::Number>().Int32Value();
+      const int start = info[3].As<Napi::Number>().Int32Value();
+      const int end = info[4].As<Napi::Number>().Int32Value();
+      require(n > 0 && t > 0 && a.ElementLength() == size_t(n) * t, "ERR_INVALID_ARGUMENT",
+              "audio length does not match n * t");
+      auto audio = std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
+      return start_async_job(
+          info.Env(),
+          [m, audio, n, t, start, end](Progress& progress) -> Finisher {
+            auto codes = std::make_shared<std::vector<std::vector<int32_t>>>(
+                m->encode(audio->data(), n, t, start, end, ThreadPool::global(), progress));
+            return [codes](Napi::Env env) -> Napi::Value {
+              Napi::Array out = Napi::Array::New(env, codes->size());
+              for (size_t i = 0; i < codes->size(); ++i) {
+                auto& c = (*codes)[i];
+                Napi::Int32Array arr = Napi::Int32Array::New(env, c.size());
+                std::copy(c.begin(), c.end(), arr.Data());
+                out.Set(uint32_t(i), arr);
+              }
+              return out;
+            };
+          },
+          info[5], info[6]);
+    });
+  }
+
+  // decode(codes: Int32Array (n*tl), n, tl, level, onProgress?, abort?) -> Promise<Float32Array>
+  Napi::Value Decode(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto m = model(info.Env());
+      Napi::Int32Array a = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int tl = info[2].As<Napi::Number>().Int32Value();
+      const int level = info[3].As<Napi::Number>().Int32Value();
+      require(n > 0 && tl > 0 && a.ElementLength() == size_t(n) * tl, "ERR_INVALID_ARGUMENT",
+              "codes length does not match n * t");
+      auto codes = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + a.ElementLength());
+      return start_async_job(
+          info.Env(),
+          [m, codes, n, tl, level](Progress& progress) -> Finisher {
+            auto audio = std::make_shared<Buffer<float>>(
+                m->decode(codes->data(), n, tl, level, ThreadPool::global(), progress));
+            const size_t len = size_t(n) * tl * m->hop_length(level);
+            return [audio, len](Napi::Env env) -> Napi::Value {
+              // Zero-copy: the ArrayBuffer adopts the native buffer.
+              auto* holder = new Buffer<float>(std::move(*audio));
+              Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+                  env, holder->data(), len * sizeof(float),
+                  [](Napi::Env, void*, Buffer<float>* h) { delete h; }, holder);
+              return Napi::Float32Array::New(env, len, ab, 0);
+            };
+          },
+          info[4], info[5]);
+    });
+  }
+
+  Napi::Value EncodeFlops(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto m = model(info.Env());
+      return Napi::Number::New(
+          info.Env(), m->encode_flops(info[0].As<Napi::Number>().Int32Value(),
+                                      info[1].As<Napi::Number>().Int32Value(),
+                                      info[2].As<Napi::Number>().Int32Value(),
+                                      info[3].As<Napi::Number>().Int32Value()));
+    });
+  }
+
+  Napi::Value DecodeFlops(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto m = model(info.Env());
+      return Napi::Number::New(
+          info.Env(), m->decode_flops(info[0].As<Napi::Number>().Int32Value(),
+                                      info[1].As<Napi::Number>().Int32Value(),
+                                      info[2].As<Napi::Number>().Int32Value()));
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    model_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<const VQVAE> model_;
+};
+
+}  // namespace
+
+Napi::Function init_vqvae_binding(Napi::Env env) { return VQVAEBinding::Init(env); }
+
+}  // namespace jb

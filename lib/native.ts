@@ -1,0 +1,174 @@
+/**
+ * Loads the native addon (node-gyp-build: a local build in build/ first, then a matching
+ * prebuild in prebuilds/) and gives its functions types. Native errors carry a `code`;
+ * `wrapNative` turns them into JukeboxError so callers see one error type.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { JukeboxError, type JukeboxErrorCode } from './errors.js';
+
+export interface NativeConvParams {
+  cin: number;
+  cout: number;
+  kernel: number;
+  stride?: number;
+  pad?: number;
+  dilation?: number;
+  transposed?: boolean;
+}
+
+/** A weight handed to native code: in-memory float32, or a slice of the mapped file. */
+export type NativeWeight = Float32Array | { offset: number; nbytes: number; dtype: string };
+
+export interface NativeConvSpec extends NativeConvParams {
+  name: string;
+  weight: NativeWeight;
+  bias: NativeWeight;
+}
+
+export type NativeLayer =
+  | { kind: 'conv'; conv: NativeConvSpec }
+  | { kind: 'res'; a: NativeConvSpec; b: NativeConvSpec; scale: number };
+
+export interface NativeStack {
+  inChannels: number;
+  outChannels: number;
+  layers: NativeLayer[];
+}
+
+export interface NativeVQVAEPlan {
+  file?: string;
+  hopLengths: number[];
+  encoders: NativeStack[];
+  decoders: NativeStack[];
+  codebooks: { bins: number; width: number; weight: NativeWeight }[];
+}
+
+export type ProgressFn = (done: number, total: number) => void;
+
+export interface NativeAbortFlag {
+  abort(): void;
+  readonly aborted: boolean;
+}
+
+export interface NativeVQVAE {
+  encode(
+    audio: Float32Array,
+    n: number,
+    t: number,
+    start: number,
+    end: number,
+    onProgress?: ProgressFn,
+    abort?: NativeAbortFlag,
+  ): Promise<Int32Array[]>;
+  decode(
+    codes: Int32Array,
+    n: number,
+    tLevel: number,
+    level: number,
+    onProgress?: ProgressFn,
+    abort?: NativeAbortFlag,
+  ): Promise<Float32Array>;
+  encodeFlops(n: number, t: number, start: number, end: number): number;
+  decodeFlops(n: number, tLevel: number, level: number): number;
+  dispose(): void;
+}
+
+export interface NativeEpilogue {
+  reluInput?: boolean;
+  accumulate?: boolean;
+  scale?: number;
+}
+
+export interface NativeKernels {
+  conv1d(
+    x: Float32Array,
+    n: number,
+    tin: number,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    params: NativeConvParams,
+    impl: 'ref' | 'fast',
+    epilogue?: NativeEpilogue,
+    y?: Float32Array,
+  ): Float32Array;
+  matmul(a: Float32Array, b: Float32Array, M: number, K: number, N: number, impl: 'ref' | 'fast'): Float32Array;
+  vqNearest(
+    codebook: Float32Array,
+    bins: number,
+    width: number,
+    x: Float32Array,
+    n: number,
+    impl: 'ref' | 'fast',
+  ): Int32Array;
+  setIsa(isa: 'generic' | 'avx2-fma'): string;
+  info(): { isa: string; detectedIsa: string; threads: number };
+  fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };
+}
+
+export interface NativeAddon {
+  abiVersion: number;
+  AbortFlag: new () => NativeAbortFlag;
+  VQVAE: new (plan: NativeVQVAEPlan) => NativeVQVAE;
+  kernels: NativeKernels;
+}
+
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  try {
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    addon = load(packageRoot);
+  } catch (e) {
+    throw new JukeboxError(
+      'ERR_NATIVE',
+      `could not load the jukebox native addon (${(e as Error).message}). ` +
+        `No prebuild matches this platform (${process.platform}-${process.arch}, node ${process.versions.node}) ` +
+        `and no local build exists: run "npm rebuild jukebox-node" (needs python3, make and a C++17 compiler).`,
+      { cause: e },
+    );
+  }
+  return addon;
+}
+
+const KNOWN_CODES = new Set<string>([
+  'ERR_CHECKPOINT_GLOBAL', 'ERR_CHECKPOINT_FORMAT', 'ERR_CHECKPOINT_TRUNCATED', 'ERR_MISSING_KEY',
+  'ERR_UNEXPECTED_KEY', 'ERR_SHAPE_MISMATCH', 'ERR_DTYPE', 'ERR_HPARAMS', 'ERR_MODEL_KIND',
+  'ERR_AUDIO_FORMAT', 'ERR_CODES', 'ERR_INVALID_ARGUMENT', 'ERR_IO', 'ERR_OUT_OF_MEMORY',
+  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_NATIVE',
+]);
+
+/** Converts an error thrown by the addon into a JukeboxError (other errors pass through). */
+export function toJukeboxError(e: unknown, context?: string): unknown {
+  if (e instanceof JukeboxError) return e;
+  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string') {
+    const code = (e as { code: string }).code;
+    if (KNOWN_CODES.has(code)) {
+      const msg = context ? `${context}: ${e.message}` : e.message;
+      return new JukeboxError(code as JukeboxErrorCode, msg, { cause: e });
+    }
+  }
+  return e;
+}
+
+/** Runs a native call (sync or async) and rethrows its errors as JukeboxError. */
+export async function wrapNative<T>(fn: () => T | Promise<T>, context?: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw toJukeboxError(e, context);
+  }
+}
+
+export function wrapNativeSync<T>(fn: () => T, context?: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw toJukeboxError(e, context);
+  }
+}
