@@ -36,26 +36,32 @@ void pack_weights(ConvPhase& ph, At at) {
   }
 }
 
-// im2col for one NR-column panel: dst[(ci*ntaps + tap) * NR + j] = x[ci][col(j) + off[tap]].
-void pack_input_panel(const ConvPhase& ph, const float* x, int cin, int tin, int j0, int ncols,
-                      bool relu, float* dst) {
+// im2col for a block of ncols output columns, into NR-wide panels:
+// panel pn, row (ci*ntaps + tap), lane j = x[ci][(j0 + pn*NR + j) * in_stride + off[tap]].
+// The loops run along the input row (ci, tap) so each row is read as one sequential
+// stream; going panel by panel instead touches ~K streams a cache line at a time and
+// leaves the packing waiting on memory.
+void pack_input(const ConvPhase& ph, const float* x, int cin, int tin, int j0, int ncols, bool relu,
+                PackRow pack_row, float* panels) {
+  const int npanels = (ncols + kNR - 1) / kNR;
+  const size_t panel_stride = size_t(ph.K) * kNR;
   for (int ci = 0; ci < cin; ++ci) {
     const float* xr = x + size_t(ci) * tin;
-    for (int tap = 0; tap < ph.ntaps; ++tap, dst += kNR) {
-      const int base = j0 * ph.in_stride + ph.tap_off[tap];
-      const int last = base + (kNR - 1) * ph.in_stride;
-      if (ph.in_stride == 1 && base >= 0 && last < tin && ncols == kNR) {
-        if (relu) {
-          for (int j = 0; j < kNR; ++j) dst[j] = std::max(xr[base + j], 0.0f);
-        } else {
-          std::memcpy(dst, xr + base, kNR * sizeof(float));
+    for (int tap = 0; tap < ph.ntaps; ++tap) {
+      float* dst = panels + size_t(ci * ph.ntaps + tap) * kNR;
+      for (int pn = 0; pn < npanels; ++pn, dst += panel_stride) {
+        const int col = j0 + pn * kNR;
+        const int base = col * ph.in_stride + ph.tap_off[tap];
+        const int valid = std::min(kNR, ncols - pn * kNR);
+        if (ph.in_stride == 1 && base >= 0 && base + kNR <= tin && valid == kNR) {
+          pack_row(xr + base, dst, relu);
+          continue;
         }
-        continue;
-      }
-      for (int j = 0; j < kNR; ++j) {
-        const int s = base + j * ph.in_stride;
-        float v = (j < ncols && s >= 0 && s < tin) ? xr[s] : 0.0f;
-        dst[j] = relu ? std::max(v, 0.0f) : v;
+        for (int j = 0; j < kNR; ++j) {
+          const int s = base + j * ph.in_stride;
+          const float v = (j < valid && s >= 0 && s < tin) ? xr[s] : 0.0f;
+          dst[j] = (relu && v < 0.0f) ? 0.0f : v;
+        }
       }
     }
   }
@@ -134,60 +140,70 @@ void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPo
   require(y.n == x.n && y.c == p_.cout && y.t == tout, "ERR_NATIVE", "conv output shape mismatch");
   if (tout <= 0 || x.n == 0) return;
 
-  // Task list: (batch, phase, column block).
-  struct Task { int b, phase, j0, ncols; };
-  std::vector<Task> tasks;
-  for (int b = 0; b < x.n; ++b)
-    for (int pi = 0; pi < int(phases_.size()); ++pi) {
-      const auto& ph = phases_[pi];
-      const int cols = std::max(0, (tout - ph.out_phase + ph.out_stride - 1) / ph.out_stride);
-      for (int j0 = 0; j0 < cols; j0 += kNC) tasks.push_back({b, pi, j0, std::min(kNC, cols - j0)});
-    }
+  // A task is (batch item, block of kNC columns q) for ALL phases: output t = q*s + r for
+  // every phase r, so each output cache line is written once, in order, by one task.
+  const int nphase = int(phases_.size());
+  const int s_out = phases_[0].out_stride;
+  const int qcols = (tout + s_out - 1) / s_out;  // columns of phase 0, the longest
+  const int blocks = (qcols + kNC - 1) / kNC;
+  const int panels_m = (p_.cout + kMR - 1) / kMR;
+  const int max_k = [&] {
+    int k = 1;
+    for (const auto& ph : phases_) k = std::max(k, ph.K);
+    return k;
+  }();
 
   std::vector<Scratch> scratch(pool.size());
   const UKernel ukernel = active_ukernel();
-  pool.parallel_for(int(tasks.size()), [&](int ti, int worker) {
-    const Task& task = tasks[ti];
-    const ConvPhase& ph = phases_[task.phase];
-    const int panels_n = (task.ncols + kNR - 1) / kNR;
-    const int panels_m = (ph.M + kMR - 1) / kMR;
-    const int ldt = panels_n * kNR;
-    Scratch& s = scratch[worker];
-    if (s.packed_input.size() < size_t(std::max(ph.K, 1)) * kNC)
-      s.packed_input.reset(size_t(std::max(ph.K, 1)) * kNC, "conv input panels");
-    if (s.tile.size() < size_t(panels_m) * kMR * kNC)
-      s.tile.reset(size_t(panels_m) * kMR * kNC, "conv output tile");
+  const PackRow pack_row = active_pack_row();
+  pool.parallel_for(x.n * blocks, [&](int ti, int worker) {
+    const int b = ti / blocks;
+    const int q0 = (ti % blocks) * kNC;
+    constexpr int ldt = kNC;
+    Scratch& sc = scratch[worker];
+    if (sc.packed_input.size() < size_t(max_k) * kNC)
+      sc.packed_input.reset(size_t(max_k) * kNC, "conv input panels");
+    if (sc.tile.size() < size_t(nphase) * panels_m * kMR * ldt)
+      sc.tile.reset(size_t(nphase) * panels_m * kMR * ldt, "conv output tile");
 
-    const float* xb = x.row(task.b, 0);
-    for (int pn = 0; pn < panels_n; ++pn) {
-      const int j0 = task.j0 + pn * kNR;
-      pack_input_panel(ph, xb, p_.cin, x.t, j0, std::min(kNR, task.ncols - pn * kNR),
-                       ep.relu_input, s.packed_input.data() + size_t(pn) * ph.K * kNR);
+    for (int pi = 0; pi < nphase; ++pi) {
+      const ConvPhase& ph = phases_[pi];
+      const int cols = std::min(kNC, (tout - ph.out_phase + s_out - 1) / s_out - q0);
+      if (cols <= 0) continue;
+      pack_input(ph, x.row(b, 0), p_.cin, x.t, q0, cols, ep.relu_input, pack_row,
+                 sc.packed_input.data());
+      float* tile = sc.tile.data() + size_t(pi) * panels_m * kMR * ldt;
+      const int panels_n = (cols + kNR - 1) / kNR;
+      for (int pn = 0; pn < panels_n; ++pn) {
+        const float* bp = sc.packed_input.data() + size_t(pn) * ph.K * kNR;
+        for (int pm = 0; pm < panels_m; ++pm)
+          ukernel(ph.K, ph.panels.data() + size_t(pm) * ph.K * kMR, bp,
+                  tile + size_t(pm) * kMR * ldt + pn * kNR, ldt, false);
+      }
     }
-    for (int pn = 0; pn < panels_n; ++pn) {
-      const float* bp = s.packed_input.data() + size_t(pn) * ph.K * kNR;
-      for (int pm = 0; pm < panels_m; ++pm)
-        ukernel(ph.K, ph.panels.data() + size_t(pm) * ph.K * kMR, bp,
-                s.tile.data() + size_t(pm) * kMR * ldt + pn * kNR, ldt, false);
-    }
-    // Epilogue: bias, residual, (strided) store.
-    for (int m = 0; m < ph.M; ++m) {
-      const float* tr = s.tile.data() + size_t(m) * ldt;
-      float* yr = y.row(task.b, m);
+    // Epilogue: bias, residual, interleave the phases into the output row.
+    const int t0 = q0 * s_out;
+    const int t1 = std::min(tout, (q0 + kNC) * s_out);
+    const size_t phase_stride = size_t(panels_m) * kMR * ldt;
+    for (int m = 0; m < p_.cout; ++m) {
+      float* yr = y.row(b, m);
       const float bias = bias_[m];
-      const int first = task.j0 * ph.out_stride + ph.out_phase;
-      if (ph.out_stride == 1) {
-        float* dst = yr + first;
+      const float* tr = sc.tile.data() + size_t(m) * ldt;
+      if (nphase == 1) {
+        float* dst = yr + t0;
+        const int n = t1 - t0;
         if (ep.accumulate) {
-          for (int j = 0; j < task.ncols; ++j) dst[j] += ep.scale * (tr[j] + bias);
+          for (int j = 0; j < n; ++j) dst[j] += ep.scale * (tr[j] + bias);
         } else {
-          for (int j = 0; j < task.ncols; ++j) dst[j] = tr[j] + bias;
+          for (int j = 0; j < n; ++j) dst[j] = tr[j] + bias;
         }
-      } else {
-        for (int j = 0; j < task.ncols; ++j) {
-          float& dst = yr[first + j * ph.out_stride];
-          dst = ep.accumulate ? dst + ep.scale * (tr[j] + bias) : tr[j] + bias;
-        }
+        continue;
+      }
+      for (int t = t0; t < t1; ++t) {
+        const int q = t / s_out - q0, r = t % s_out;
+        // phases_[r].out_phase == r by construction
+        const float v = tr[size_t(r) * phase_stride + q] + bias;
+        yr[t] = ep.accumulate ? yr[t] + ep.scale * v : v;
       }
     }
   });

@@ -19,4 +19,12 @@ void ukernel_avx2(int K, const float* a, const float* b, float* c, int ldc, bool
 
 UKernel active_ukernel();  // by cpu_features' active ISA
 
+// Copies one NR-wide row of input into a packed panel, optionally through ReLU. Packing
+// runs once per panel and is reused by every weight panel, but done scalar it costs as
+// much as the micro-kernel itself, so it is vectorised too.
+using PackRow = void (*)(const float* src, float* dst, bool relu);
+void pack_row_generic(const float* src, float* dst, bool relu);
+void pack_row_avx2(const float* src, float* dst, bool relu);
+PackRow active_pack_row();
+
 }  // namespace jb

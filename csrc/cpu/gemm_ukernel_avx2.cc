@@ -17,6 +17,7 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int K, const float* a, con
   __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
   __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+#pragma GCC unroll 4
   for (int k = 0; k < K; ++k) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
@@ -55,6 +56,17 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int K, const float* a, con
   }
 }
 
+__attribute__((target("avx2,fma"))) void pack_row_avx2(const float* src, float* dst, bool relu) {
+  __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8);
+  if (relu) {
+    const __m256 zero = _mm256_setzero_ps();
+    a = _mm256_max_ps(a, zero);
+    b = _mm256_max_ps(b, zero);
+  }
+  _mm256_store_ps(dst, a);
+  _mm256_store_ps(dst + 8, b);
+}
+
 }  // namespace jb
 
 #else
@@ -64,6 +76,7 @@ namespace jb {
 void ukernel_avx2(int K, const float* a, const float* b, float* c, int ldc, bool accumulate) {
   ukernel_generic(K, a, b, c, ldc, accumulate);
 }
+void pack_row_avx2(const float* src, float* dst, bool relu) { pack_row_generic(src, dst, relu); }
 }  // namespace jb
 
 #endif

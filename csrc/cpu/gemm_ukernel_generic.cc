@@ -25,8 +25,20 @@ void ukernel_generic(int K, const float* a, const float* b, float* c, int ldc, b
   }
 }
 
+void pack_row_generic(const float* src, float* dst, bool relu) {
+  if (relu) {
+    for (int j = 0; j < kNR; ++j) dst[j] = src[j] > 0.0f ? src[j] : 0.0f;
+  } else {
+    for (int j = 0; j < kNR; ++j) dst[j] = src[j];
+  }
+}
+
 UKernel active_ukernel() {
   return active_isa() == Isa::Avx2Fma ? ukernel_avx2 : ukernel_generic;
+}
+
+PackRow active_pack_row() {
+  return active_isa() == Isa::Avx2Fma ? pack_row_avx2 : pack_row_generic;
 }
 
 }  // namespace jb

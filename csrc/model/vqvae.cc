@@ -17,9 +17,12 @@ double VQStack::flops(int n, int t) const {
   return f;
 }
 
-Buffer<float> run_stack(const VQStack& s, Buffer<float> x, int n, int& c, int& t, ThreadPool& pool,
-                        Progress& progress) {
-  Buffer<float> y, h;
+namespace {
+
+// Largest activation (ping-pong) and residual-hidden sizes over the stack's layers.
+void stack_sizes(const VQStack& s, int n, int c, int t, size_t& max_act, size_t& max_hidden) {
+  max_act = size_t(n) * c * t;
+  max_hidden = 0;
   for (const auto& layer : s.layers) {
     const ConvParams& pa = layer.a->params();
     const int ta = pa.out_len(t);
@@ -27,27 +30,53 @@ Buffer<float> run_stack(const VQStack& s, Buffer<float> x, int n, int& c, int& t
             "input too short for the VQ-VAE: a layer would produce " + std::to_string(ta) +
                 " time steps from " + std::to_string(t));
     if (layer.kind == VQLayer::Kind::Conv) {
-      y.reset(size_t(n) * pa.cout * ta, "VQ-VAE activations");
-      layer.a->forward({x.data(), n, c, t}, {y.data(), n, pa.cout, ta}, {}, pool);
+      t = ta;
+      max_act = std::max(max_act, size_t(n) * pa.cout * ta);
+    } else {
+      max_hidden = std::max(max_hidden, size_t(n) * pa.cout * ta);
+    }
+  }
+}
+
+}  // namespace
+
+size_t stack_activation_floats(const VQStack& s, int n, int c, int t) {
+  size_t act, hidden;
+  stack_sizes(s, n, c, t, act, hidden);
+  return 2 * act + hidden;
+}
+
+void run_stack(const VQStack& s, VQWorkspace& ws, int n, int& c, int& t, ThreadPool& pool,
+               Progress& progress) {
+  size_t max_act, max_hidden;
+  stack_sizes(s, n, c, t, max_act, max_hidden);
+  // The caller has sized ws.x and put the input there.
+  require(ws.x.size() >= max_act, "ERR_NATIVE", "workspace input buffer too small");
+  VQWorkspace::ensure(ws.y, max_act);
+  VQWorkspace::ensure(ws.h, max_hidden);
+
+  for (const auto& layer : s.layers) {
+    const ConvParams& pa = layer.a->params();
+    const int ta = pa.out_len(t);
+    if (layer.kind == VQLayer::Kind::Conv) {
+      layer.a->forward({ws.x.data(), n, c, t}, {ws.y.data(), n, pa.cout, ta}, {}, pool);
       const double flops = layer.a->flops(n, t);
-      std::swap(x, y);
+      std::swap(ws.x, ws.y);
       c = pa.cout;
       t = ta;
       progress.step(flops);
       continue;
     }
     // Residual block: h = conv_a(relu(x)); x += scale * conv_b(relu(h)). In place on x.
-    if (h.size() < size_t(n) * pa.cout * ta) h.reset(size_t(n) * pa.cout * ta, "VQ-VAE activations");
     ConvEpilogue relu_in;
     relu_in.relu_input = true;
-    layer.a->forward({x.data(), n, c, t}, {h.data(), n, pa.cout, ta}, relu_in, pool);
+    layer.a->forward({ws.x.data(), n, c, t}, {ws.h.data(), n, pa.cout, ta}, relu_in, pool);
     ConvEpilogue residual = relu_in;
     residual.accumulate = true;
     residual.scale = layer.res_scale;
-    layer.b->forward({h.data(), n, pa.cout, ta}, {x.data(), n, c, t}, residual, pool);
+    layer.b->forward({ws.h.data(), n, pa.cout, ta}, {ws.x.data(), n, c, t}, residual, pool);
     progress.step(layer.a->flops(n, t) + layer.b->flops(n, ta));
   }
-  return x;
 }
 
 VQVAE::VQVAE(std::vector<VQStack> encoders, std::vector<VQStack> decoders,
@@ -81,18 +110,22 @@ std::vector<std::vector<int32_t>> VQVAE::encode(const float* x, int n, int t, in
   require(n > 0 && t > 0, "ERR_INVALID_ARGUMENT", "no audio to encode");
   progress.total = encode_flops(n, t, start, end);
   std::vector<std::vector<int32_t>> out;
+  std::lock_guard<std::mutex> lock(work_mutex_);
   for (int l = start; l < end; ++l) {
-    Buffer<float> buf(size_t(n) * t, "VQ-VAE input");
-    std::copy(x, x + size_t(n) * t, buf.data());
     int c = 1, tl = t;
-    buf = run_stack(encoders_[l], std::move(buf), n, c, tl, pool, progress);
+    size_t act, hidden;
+    stack_sizes(encoders_[l], n, c, t, act, hidden);
+    VQWorkspace::ensure(work_.x, act);
+    std::copy(x, x + size_t(n) * t, work_.x.data());
+    run_stack(encoders_[l], work_, n, c, tl, pool, progress);
+    const float* buf = work_.x.data();
     const Codebook& cb = codebooks_[l];
     require(c == cb.width(), "ERR_HPARAMS", "encoder output width does not match the codebook");
     // NCT -> (n*t, width) rows for the search.
     Buffer<float> rows(size_t(n) * tl * c, "VQ-VAE latents");
     for (int b = 0; b < n; ++b)
       for (int ch = 0; ch < c; ++ch) {
-        const float* src = buf.data() + (size_t(b) * c + ch) * tl;
+        const float* src = buf + (size_t(b) * c + ch) * tl;
         for (int i = 0; i < tl; ++i) rows[(size_t(b) * tl + i) * c + ch] = src[i];
       }
     std::vector<int32_t> codes(size_t(n) * tl);
@@ -100,6 +133,7 @@ std::vector<std::vector<int32_t>> VQVAE::encode(const float* x, int n, int t, in
     progress.step(2.0 * n * tl * cb.bins() * cb.width());
     out.push_back(std::move(codes));
   }
+  work_.trim();
   return out;
 }
 
@@ -115,17 +149,24 @@ Buffer<float> VQVAE::decode(const int32_t* z, int n, int t_level, int level,
             "code " + std::to_string(z[i]) + " at index " + std::to_string(i) + " is outside [0, " +
                 std::to_string(cb.bins()) + ") for level " + std::to_string(level));
   progress.total = decode_flops(n, t_level, level);
+  std::lock_guard<std::mutex> lock(work_mutex_);
+  size_t act, hidden;
+  stack_sizes(decoders_[level], n, w, t_level, act, hidden);
+  VQWorkspace::ensure(work_.x, act);
   // Dequantise: x[b][ch][i] = k[z[b][i]][ch].
-  Buffer<float> x(size_t(n) * w * t_level, "VQ-VAE latents");
+  float* x = work_.x.data();
   for (int b = 0; b < n; ++b)
     for (int i = 0; i < t_level; ++i) {
       const float* k = cb.row(z[size_t(b) * t_level + i]);
       for (int ch = 0; ch < w; ++ch) x[(size_t(b) * w + ch) * t_level + i] = k[ch];
     }
   int c = w, t = t_level;
-  x = run_stack(decoders_[level], std::move(x), n, c, t, pool, progress);
+  run_stack(decoders_[level], work_, n, c, t, pool, progress);
   require(c == 1, "ERR_HPARAMS", "decoder output must have one channel");
-  return x;  // n * t_level * hop samples
+  Buffer<float> out(size_t(n) * t, "decoded audio");
+  std::copy(work_.x.data(), work_.x.data() + size_t(n) * t, out.data());
+  work_.trim();
+  return out;
 }
 
 }  // namespace jb

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "../core/buffer.h"
@@ -26,6 +27,23 @@ struct VQStack {
   int in_channels = 0, out_channels = 0;
   std::vector<VQLayer> layers;
   double flops(int n, int t) const;  // for progress and benchmarks
+};
+
+// Activation buffers reused across calls (grow-only): fresh multi-hundred-MB buffers on
+// every call would spend a large share of the time page-faulting.
+struct VQWorkspace {
+  Buffer<float> x, y, h;
+  static void ensure(Buffer<float>& b, size_t n) {
+    if (b.size() < n) b.reset(n, "VQ-VAE activations");
+  }
+  // Keeps the buffers for the next call only while they are modest in size.
+  void trim(size_t keep_floats = size_t(64) << 20) {
+    if (x.size() + y.size() + h.size() > keep_floats) {
+      x.reset(0, "");
+      y.reset(0, "");
+      h.reset(0, "");
+    }
+  }
 };
 
 class VQVAE {
@@ -53,10 +71,14 @@ class VQVAE {
   std::vector<VQStack> encoders_, decoders_;
   std::vector<Codebook> codebooks_;
   std::vector<int> hops_;
+  mutable std::mutex work_mutex_;  // one encode/decode at a time uses the workspace
+  mutable VQWorkspace work_;
 };
 
-// Runs a stack on x (n, c, t); returns the output and updates c, t.
-Buffer<float> run_stack(const VQStack& s, Buffer<float> x, int n, int& c, int& t, ThreadPool& pool,
-                        Progress& progress);
+// Runs a stack on ws.x (n, c, t) and leaves the result in ws.x; updates c, t.
+void run_stack(const VQStack& s, VQWorkspace& ws, int n, int& c, int& t, ThreadPool& pool,
+               Progress& progress);
+// Bytes of activations run_stack needs for this input.
+size_t stack_activation_floats(const VQStack& s, int n, int c, int t);
 
 }  // namespace jb
