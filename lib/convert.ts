@@ -1,0 +1,111 @@
+/**
+ * `jukebox convert`: an original .pth.tar checkpoint to the engine's .safetensors, with the
+ * hyperparameters (original names) in the header metadata. Nothing from the checkpoint is
+ * executed (lib/checkpoint), and the weights are checked against the hyperparameters
+ * before anything is written.
+ */
+import { basename } from 'node:path';
+import { streamTensorData, type SafetensorsWriteTensor, writeSafetensors } from './checkpoint/index.js';
+import { JukeboxError } from './errors.js';
+import { mergeHparams } from './hparams/merge.js';
+import { isPresetName, presetKind, PRESET_NAMES, type Hparams } from './hparams/presets.js';
+import { META, FORMAT_TAG, detectKind, openModelFile, storedHparams, type ModelKind } from './model-file.js';
+import { vqvaeHparams } from './vqvae/hparams.js';
+import { validateVQVAEFile } from './vqvae/vqvae.js';
+
+export interface ConvertOptions {
+  /** Official hyperparameter set to start from. */
+  preset?: string;
+  /** JSON file of hyperparameters (original names); may name its own "preset". */
+  config?: string;
+  /** The converted VQ-VAE a prior is built against (required for priors). */
+  vqvae?: string;
+  /** Bytes written so far, and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ConvertResult {
+  kind: ModelKind;
+  tensors: number;
+  bytes: number;
+  hparams: Hparams;
+  preset?: string;
+  placeholders: string[];
+}
+
+export async function convertCheckpoint(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+  if (opts.preset !== undefined && !isPresetName(opts.preset)) {
+    throw new JukeboxError('ERR_HPARAMS', `unknown preset "${opts.preset}"; expected one of ${PRESET_NAMES.join(', ')}`);
+  }
+  const file = openModelFile(input);
+  if (file.format === 'safetensors') {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', `${input} is already a .safetensors file; convert takes an original .pth.tar checkpoint`);
+  }
+  const kind = detectKind(file);
+  if (!kind) {
+    throw new JukeboxError('ERR_MODEL_KIND', `${input}: the state dict holds neither a Jukebox VQ-VAE (encoders.*) nor a prior (prior.*, y_emb.*)`);
+  }
+  const { hparams, preset } = mergeHparams({
+    preset: opts.preset ?? (kind === 'vqvae' ? 'vqvae' : undefined),
+    checkpointHps: file.checkpointHps,
+    configPath: opts.config,
+  });
+  if (preset && presetKind(preset) !== kind) {
+    throw new JukeboxError('ERR_MODEL_KIND', `${input} holds a ${kind === 'vqvae' ? 'VQ-VAE' : 'prior'}, but preset "${preset}" describes a ${presetKind(preset) === 'vqvae' ? 'VQ-VAE' : 'prior'}`);
+  }
+
+  const metadata: Record<string, string> = {
+    [META.format]: FORMAT_TAG,
+    [META.kind]: kind,
+    [META.hparams]: JSON.stringify(hparams),
+    [META.source]: JSON.stringify({ file: basename(input), format: file.format, step: file.torch?.step ?? null }),
+  };
+  if (preset) metadata[META.preset] = preset;
+
+  if (kind === 'vqvae') {
+    validateVQVAEFile(file, vqvaeHparams(hparams, input));
+  } else {
+    // A prior is built against its VQ-VAE (its hop lengths set tokens per sample and the
+    // upsamplers' conditioning ratio), so the VQ-VAE's structure travels with it.
+    if (!preset && !file.checkpointHps && !opts.config) {
+      throw new JukeboxError('ERR_HPARAMS', `${input} is a prior with no hyperparameters inside; pass --preset (${PRESET_NAMES.filter((p) => p !== 'vqvae').join(', ')}) or --config`);
+    }
+    if (!opts.vqvae) {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', `${input} is a prior: pass --vqvae with the converted VQ-VAE it was trained with`);
+    }
+    const vq = openModelFile(opts.vqvae);
+    if (vq.format !== 'safetensors' || detectKind(vq) !== 'vqvae') {
+      throw new JukeboxError('ERR_MODEL_KIND', `--vqvae ${opts.vqvae} must be a VQ-VAE converted with "jukebox convert"`);
+    }
+    const vqh = storedHparams(vq);
+    if (!vqh) throw new JukeboxError('ERR_HPARAMS', `${opts.vqvae} has no jukebox.hparams metadata`);
+    vqvaeHparams(vqh, opts.vqvae); // validates
+    metadata[META.vqvaeHparams] = JSON.stringify(vqh);
+    for (const [name, t] of file.tensors) {
+      if (!['F32', 'F16', 'BF16'].includes(t.dtype)) {
+        throw new JukeboxError('ERR_DTYPE', `${input}: weight "${name}" has dtype ${t.dtype}; expected F32, F16 or BF16`);
+      }
+    }
+  }
+
+  const total = [...file.tensors.values()].reduce((s, t) => s + t.nbytes, 0);
+  let done = 0;
+  const counted = (name: string) =>
+    async function* () {
+      const ref = file.torch!.stateDict.get(name)!;
+      for await (const chunk of streamTensorData(input, ref)) {
+        done += chunk.length;
+        opts.onProgress?.(done, total);
+        yield chunk;
+      }
+    };
+  const tensors: SafetensorsWriteTensor[] = [...file.tensors].map(([name, t]) => ({
+    name,
+    dtype: t.dtype,
+    shape: t.shape,
+    nbytes: t.nbytes,
+    source: counted(name),
+  }));
+  await writeSafetensors(output, tensors, metadata);
+  return { kind, tensors: tensors.length, bytes: total, hparams, preset, placeholders: file.torch?.placeholders ?? [] };
+}
