@@ -1,0 +1,137 @@
+/**
+ * The CLI's commands. Each is an async function of parsed options so tests can call them
+ * directly; lib/cli/main.ts wires them to argv.
+ */
+import { basename, dirname, extname, join } from 'node:path';
+import { loadAudio, writeAudio } from '../audio/decode.js';
+import { convertCheckpoint } from '../convert.js';
+import { JukeboxError } from '../errors.js';
+import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
+import { loadVQVAE } from '../vqvae/vqvae.js';
+import { progressBar } from './progress.js';
+
+export type Log = (line: string) => void;
+
+function withBar<T>(label: string, run: (onProgress: (p: { fraction: number }) => void) => Promise<T>): Promise<T> {
+  const bar = progressBar(label);
+  return run((p) => bar.update(p.fraction)).finally(() => bar.stop());
+}
+
+export interface EncodeArgs {
+  inputs: string[];
+  vqvae: string;
+  output: string;
+  levels?: number[];
+}
+
+export async function encodeCommand(a: EncodeArgs, log: Log): Promise<void> {
+  const vq = await loadVQVAE(a.vqvae);
+  try {
+    const hop = vq.hopLengths[vq.levels - 1];
+    const clips: Float32Array[] = [];
+    for (const input of a.inputs) clips.push((await loadAudio(input, { sampleRate: vq.sampleRate })).samples);
+    // Codes line up across levels only for whole top-level frames, as in the original
+    // (sample lengths are multiples of the top hop): trim to the shortest such length.
+    const len = Math.floor(Math.min(...clips.map((c) => c.length)) / hop) * hop;
+    if (len === 0) {
+      throw new JukeboxError('ERR_AUDIO_FORMAT', `${a.inputs.join(', ')}: shorter than one top-level frame (${hop} samples at ${vq.sampleRate} Hz)`);
+    }
+    if (Math.max(...clips.map((c) => c.length)) > len) {
+      log(`note: trimmed to ${len} samples (${(len / vq.sampleRate).toFixed(3)} s), a multiple of the top hop length ${hop}`);
+    }
+    const batch = clips.map((c) => c.subarray(0, len));
+    const levels = a.levels ?? Array.from({ length: vq.levels }, (_, i) => i);
+    const codes = await withBar('encode', (onProgress) => vq.encode(batch, { levels, onProgress }));
+    const arrays: Record<string, NpzWritableArray> = {};
+    levels.forEach((l, i) => {
+      const t = codes[i][0].length;
+      const data = new Int32Array(batch.length * t);
+      codes[i].forEach((c, b) => data.set(c, b * t));
+      arrays[`level_${l}`] = { dtype: 'int32', shape: [batch.length, t], data };
+    });
+    writeNpz(a.output, arrays);
+    log(`wrote ${a.output}: ${levels.map((l) => `level_${l} (${arrays[`level_${l}`].shape.join(', ')})`).join(', ')}`);
+  } finally {
+    vq.dispose();
+  }
+}
+
+export interface DecodeArgs {
+  codes: string;
+  vqvae: string;
+  level: number;
+  output: string;
+  format: 's16' | 'f32';
+}
+
+const INTEGER_DTYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']);
+
+/** Reads level_L from an .npz as int32 (batch, T); accepts shape (T,) and any integer dtype. */
+export function readLevelCodes(path: string, level: number): { n: number; t: number; data: Int32Array } {
+  const arrays = readNpz(path);
+  const arr = arrays[`level_${level}`];
+  if (!arr) {
+    const have = Object.keys(arrays).join(', ') || 'nothing';
+    throw new JukeboxError('ERR_CODES', `${path} has no array "level_${level}" (it has ${have})`);
+  }
+  if (!INTEGER_DTYPES.has(arr.dtype)) {
+    throw new JukeboxError('ERR_CODES', `${path}: level_${level} has dtype ${arr.dtype}; codes must be integers`);
+  }
+  if ((arr.shape.length !== 1 && arr.shape.length !== 2) || arr.shape.includes(0)) {
+    throw new JukeboxError('ERR_CODES', `${path}: level_${level} must have shape (batch, T) or (T,) with no empty axis, got (${arr.shape.join(', ')})`);
+  }
+  const [n, t] = arr.shape.length === 2 ? arr.shape : [1, arr.shape[0]];
+  const data = new Int32Array(n * t);
+  for (let i = 0; i < n * t; i++) {
+    const v = Number(arr.data[i]);
+    if (v < -0x80000000 || v > 0x7fffffff) {
+      throw new JukeboxError('ERR_CODES', `${path}: level_${level}[${i}] = ${String(arr.data[i])} is not a valid code`);
+    }
+    data[i] = v;
+  }
+  return { n, t, data };
+}
+
+/** out.wav for one clip; out_0.wav ... out_{N-1}.wav for a batch. */
+export function batchOutputPaths(output: string, n: number): string[] {
+  if (n === 1) return [output];
+  const ext = extname(output) || '.wav';
+  const stem = join(dirname(output), basename(output, extname(output)));
+  return Array.from({ length: n }, (_, i) => `${stem}_${i}${ext}`);
+}
+
+export async function decodeCommand(a: DecodeArgs, log: Log): Promise<void> {
+  const codes = readLevelCodes(a.codes, a.level);
+  const vq = await loadVQVAE(a.vqvae);
+  try {
+    if (a.level >= vq.levels) {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', `--level ${a.level}: ${a.vqvae} has levels 0..${vq.levels - 1}`);
+    }
+    const audio = await withBar('decode', (onProgress) => vq.decode(codes, a.level, { onProgress }));
+    const paths = batchOutputPaths(a.output, audio.length);
+    for (let i = 0; i < audio.length; i++) await writeAudio(paths[i], audio[i], vq.sampleRate, a.format);
+    log(`wrote ${paths.join(', ')} (${(audio[0].length / vq.sampleRate).toFixed(3)} s at ${vq.sampleRate} Hz, ${a.format})`);
+  } finally {
+    vq.dispose();
+  }
+}
+
+export interface ConvertArgs {
+  input: string;
+  output: string;
+  preset?: string;
+  config?: string;
+  vqvae?: string;
+}
+
+export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {
+  const bar = progressBar('convert');
+  try {
+    const r = await convertCheckpoint(a.input, a.output, { ...a, onProgress: (d, t) => bar.update(t ? d / t : 1) });
+    bar.stop();
+    if (r.placeholders.length) log(`note: ignored non-weight objects in the checkpoint: ${r.placeholders.join(', ')}`);
+    log(`wrote ${a.output}: ${r.kind}, ${r.tensors} tensors, ${(r.bytes / 1e6).toFixed(1)} MB${r.preset ? `, preset ${r.preset}` : ''}`);
+  } finally {
+    bar.stop();
+  }
+}

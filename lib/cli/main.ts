@@ -1,0 +1,103 @@
+/**
+ * `jukebox` command line. Every command prints a one-line error and exits non-zero on
+ * failure; progress bars appear on stderr for anything that runs over a second.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { JukeboxError } from '../errors.js';
+import { PRESET_NAMES } from '../hparams/presets.js';
+import { formatInfo, modelInfo } from '../info.js';
+import { packageRoot } from '../native.js';
+import { convertCommand, decodeCommand, encodeCommand } from './commands.js';
+import { join } from 'node:path';
+
+function intArg(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return n;
+  };
+}
+
+function levelsArg(v: string): number[] {
+  const out = v.split(',').map((s) => Number(s.trim()));
+  if (out.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('levels must be a comma-separated list of level numbers, e.g. 0,1,2');
+  return out;
+}
+
+export function buildProgram(log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Command {
+  const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  const program = new Command('jukebox')
+    .description('Run OpenAI Jukebox models (and models trained with its recipe) from Node.js.')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('encode')
+    .description('encode audio (WAV, FLAC, OGG, MP3) to VQ-VAE codes in a NumPy .npz (int32 arrays level_0.. of shape (batch, T))')
+    .argument('<input...>', 'audio file(s); several files make a batch')
+    .requiredOption('--vqvae <file>', 'VQ-VAE (.safetensors from "jukebox convert", or the original .pth.tar)')
+    .requiredOption('-o, --output <file>', 'output .npz')
+    .option('--levels <list>', 'levels to encode, e.g. 0,1,2 (default: all)', levelsArg)
+    .action(async (inputs: string[], o: { vqvae: string; output: string; levels?: number[] }) => {
+      await encodeCommand({ inputs, vqvae: o.vqvae, output: o.output, levels: o.levels }, log);
+    });
+
+  program
+    .command('decode')
+    .description('decode the codes of one level to audio (a batch of N writes OUT_0.wav .. OUT_{N-1}.wav)')
+    .argument('<codes>', '.npz with an array level_L of shape (batch, T) or (T,)')
+    .requiredOption('--vqvae <file>', 'VQ-VAE (.safetensors or .pth.tar)')
+    .requiredOption('--level <L>', 'which level to decode', intArg('--level'))
+    .requiredOption('-o, --output <file>', 'output .wav')
+    .addOption(new Option('--format <fmt>', 'WAV sample format: 16-bit PCM (clamped to [-1, 1]) or float32').choices(['s16', 'f32']).default('s16'))
+    .action(async (codes: string, o: { vqvae: string; level: number; output: string; format: 's16' | 'f32' }) => {
+      await decodeCommand({ codes, ...o }, log);
+    });
+
+  program
+    .command('convert')
+    .description('convert an original .pth.tar checkpoint to .safetensors with its hyperparameters in the header (nothing in the checkpoint is executed)')
+    .argument('<input>', 'original checkpoint (.pth.tar, legacy or zip torch format)')
+    .requiredOption('-o, --output <file>', 'output .safetensors')
+    .addOption(new Option('--preset <name>', 'official hyperparameter set').choices(PRESET_NAMES))
+    .option('--config <file>', 'JSON of hyperparameters under the original names; may set "preset"; wins over the checkpoint\'s own hps')
+    .option('--vqvae <file>', 'for priors: the converted VQ-VAE the prior was trained with')
+    .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string }) => {
+      await convertCommand({ input, ...o }, log);
+    });
+
+  program
+    .command('info')
+    .description('print what a checkpoint (.pth.tar or .safetensors) holds, without running it')
+    .argument('<file>')
+    .option('--keys', 'list every tensor')
+    .option('--json', 'machine-readable output')
+    .action((file: string, o: { keys?: boolean; json?: boolean }) => {
+      const info = modelInfo(file);
+      log(o.json ? JSON.stringify(info, null, 2) : formatInfo(info, o.keys));
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors print as one line on stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const ce = e as { code?: string; exitCode?: number };
+    if (typeof ce.code === 'string' && ce.code.startsWith('commander.')) {
+      // help and version exit 0; usage errors were already printed by commander
+      return ce.exitCode ?? 1;
+    }
+    const msg = e instanceof JukeboxError ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`jukebox: error: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
+    if (process.env.JUKEBOX_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

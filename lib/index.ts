@@ -1,0 +1,12 @@
+/**
+ * jukebox-node: OpenAI Jukebox in Node.js over a native C++ engine.
+ */
+export { JukeboxError, isJukeboxError, type JukeboxErrorCode } from './errors.js';
+export { loadVQVAE, VQVAE, type LoadVQVAEOptions, type EncodeOptions, type RunOptions, type Progress, type BatchCodes } from './vqvae/vqvae.js';
+export type { VQVAEHparams } from './vqvae/hparams.js';
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert.js';
+export { modelInfo, type ModelInfo } from './info.js';
+export { preset, PRESET_NAMES, type PresetName, type Hparams } from './hparams/presets.js';
+export { loadAudio, writeAudio, type LoadedAudio } from './audio/decode.js';
+export { readNpz, writeNpz, type NpyArray } from './npz.js';
+export { readTorchCheckpoint, readSafetensorsHeader, type TorchCheckpoint, type TensorRef } from './checkpoint/index.js';

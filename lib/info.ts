@@ -1,0 +1,89 @@
+/**
+ * `jukebox info`: what a checkpoint holds, read without running anything from it.
+ */
+import { detectKind, META, openModelFile, storedHparams, type ModelFile } from './model-file.js';
+
+export interface ModelInfo {
+  path: string;
+  format: ModelFile['format'];
+  kind?: 'vqvae' | 'prior';
+  tensors: number;
+  parameters: number;
+  bytes: number;
+  dtypes: Record<string, number>;
+  /** Torch files: the top-level entries, step, and ignored non-weight globals. */
+  topLevelKeys?: string[];
+  step?: number;
+  placeholders?: string[];
+  /** Hyperparameters stored in a converted file, or found in a checkpoint's hps. */
+  hparams?: Record<string, unknown>;
+  vqvaeHparams?: Record<string, unknown>;
+  preset?: string;
+  source?: unknown;
+  keys: { name: string; dtype: string; shape: number[] }[];
+}
+
+export function modelInfo(path: string): ModelInfo {
+  const f = openModelFile(path);
+  const dtypes: Record<string, number> = {};
+  let parameters = 0, bytes = 0;
+  const keys: ModelInfo['keys'] = [];
+  for (const [name, t] of f.tensors) {
+    dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+    parameters += t.shape.reduce((a, b) => a * b, 1);
+    bytes += t.nbytes;
+    keys.push({ name, dtype: t.dtype, shape: t.shape });
+  }
+  const info: ModelInfo = { path, format: f.format, kind: detectKind(f), tensors: f.tensors.size, parameters, bytes, dtypes, keys };
+  if (f.torch) {
+    info.topLevelKeys = f.torch.topLevelKeys;
+    info.step = f.torch.step;
+    info.placeholders = f.torch.placeholders;
+    info.hparams = f.checkpointHps;
+  } else {
+    info.hparams = storedHparams(f);
+    info.vqvaeHparams = storedHparams(f, META.vqvaeHparams);
+    info.preset = f.metadata[META.preset];
+    if (f.metadata[META.source]) {
+      try {
+        info.source = JSON.parse(f.metadata[META.source]);
+      } catch {
+        info.source = f.metadata[META.source];
+      }
+    }
+  }
+  return info;
+}
+
+const SUMMARY_HPARAMS = [
+  'levels', 'downs_t', 'strides_t', 'emb_width', 'l_bins', 'width', 'depth', 'hvqvae_multipliers', 'sr',
+  'level', 'n_ctx', 'prior_width', 'prior_depth', 'heads', 'attn_order', 'blocks', 'y_bins', 'use_tokens', 'n_tokens',
+];
+
+export function formatInfo(i: ModelInfo, allKeys = false): string {
+  const lines: string[] = [];
+  lines.push(`${i.path}`);
+  lines.push(`  format:      ${i.format}`);
+  lines.push(`  holds:       ${i.kind === 'vqvae' ? 'a Jukebox VQ-VAE' : i.kind === 'prior' ? 'a Jukebox prior' : 'unrecognised weights'}`);
+  lines.push(`  tensors:     ${i.tensors} (${Object.entries(i.dtypes).map(([d, n]) => `${n} ${d}`).join(', ')})`);
+  lines.push(`  parameters:  ${i.parameters.toLocaleString('en-US')} (${(i.bytes / 1e6).toFixed(1)} MB of weights)`);
+  if (i.topLevelKeys) lines.push(`  entries:     ${i.topLevelKeys.join(', ')}`);
+  if (i.step !== undefined) lines.push(`  step:        ${i.step}`);
+  if (i.placeholders?.length) lines.push(`  ignored:     ${i.placeholders.join(', ')} (non-weight objects, not executed)`);
+  if (i.preset) lines.push(`  preset:      ${i.preset}`);
+  if (i.source) lines.push(`  source:      ${JSON.stringify(i.source)}`);
+  if (i.hparams) {
+    const shown = SUMMARY_HPARAMS.filter((k) => k in i.hparams!).map((k) => `${k}=${JSON.stringify(i.hparams![k])}`);
+    lines.push(`  hparams:     ${shown.join(' ') || '(none of the structural ones)'}`);
+  } else {
+    lines.push('  hparams:     none stored (convert with --preset or --config)');
+  }
+  if (i.vqvaeHparams) {
+    const v = i.vqvaeHparams;
+    lines.push(`  vqvae:       levels=${JSON.stringify(v.levels)} downs_t=${JSON.stringify(v.downs_t)} strides_t=${JSON.stringify(v.strides_t)} l_bins=${JSON.stringify(v.l_bins)}`);
+  }
+  const shownKeys = allKeys ? i.keys : i.keys.slice(0, 8);
+  lines.push(`  keys${allKeys ? '' : ' (first 8; --keys for all)'}:`);
+  for (const k of shownKeys) lines.push(`    ${k.name}  ${k.dtype} [${k.shape.join(', ')}]`);
+  return lines.join('\n');
+}
