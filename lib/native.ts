@@ -146,8 +146,8 @@ const KNOWN_CODES = new Set<string>([
 /** Converts an error thrown by the addon into a JukeboxError (other errors pass through). */
 export function toJukeboxError(e: unknown, context?: string): unknown {
   if (e instanceof JukeboxError) return e;
-  if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string') {
-    const code = (e as { code: string }).code;
+  const code = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  if (e instanceof Error && typeof code === 'string') {
     if (KNOWN_CODES.has(code)) {
       const msg = context ? `${context}: ${e.message}` : e.message;
       return new JukeboxError(code as JukeboxErrorCode, msg, { cause: e });
