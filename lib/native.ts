@@ -93,6 +93,18 @@ export interface NativeKernels {
     epilogue?: NativeEpilogue,
     y?: Float32Array,
   ): Float32Array;
+  resblock(
+    x: Float32Array,
+    n: number,
+    t: number,
+    wa: Float32Array,
+    ba: Float32Array,
+    pa: NativeConvParams,
+    wb: Float32Array,
+    bb: Float32Array,
+    scale: number,
+    impl: 'ref' | 'fast',
+  ): Float32Array;
   matmul(a: Float32Array, b: Float32Array, M: number, K: number, N: number, impl: 'ref' | 'fast'): Float32Array;
   vqNearest(
     codebook: Float32Array,
@@ -102,6 +114,7 @@ export interface NativeKernels {
     n: number,
     impl: 'ref' | 'fast',
   ): Int32Array;
+  benchConv(params: NativeConvParams, n: number, tin: number, reps: number, fusedResblock?: boolean): { seconds: number; flops: number };
   setIsa(isa: 'generic' | 'avx2-fma'): string;
   info(): { isa: string; detectedIsa: string; threads: number };
   fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };

@@ -16,7 +16,9 @@ namespace jb {
 
 namespace {
 
-constexpr int kNC = 128;  // output columns per task: a multiple of kNR
+constexpr int kNC = kConvTileCols;  // a multiple of kNR
+static_assert(kNC % kNR == 0, "tile width must be whole panels");
+static_assert(kTileMR == kMR, "conv1d.h and gemm_ukernel.h disagree on MR");
 
 int floor_div(int a, int b) { return (a >= 0) ? a / b : -((-a + b - 1) / b); }
 
@@ -133,6 +135,37 @@ double Conv1d::flops(int batch, int tin) const {
   return f;
 }
 
+int Conv1d::max_k() const {
+  int k = 1;
+  for (const auto& ph : phases_) k = std::max(k, ph.K);
+  return k;
+}
+
+const float* Conv1d::weight_panel(int phase, int panel) const {
+  const ConvPhase& ph = phases_[phase];
+  return ph.panels.data() + size_t(panel) * ph.K * kMR;
+}
+
+int Conv1d::phase_cols(int phase, int tout) const {
+  const ConvPhase& ph = phases_[phase];
+  return std::max(0, (tout - ph.out_phase + ph.out_stride - 1) / ph.out_stride);
+}
+
+void Conv1d::gemm_tile(int phase, const float* xb, int tin, int q0, int cols, bool relu_input,
+                       float* packed, float* tile) const {
+  const ConvPhase& ph = phases_[phase];
+  pack_input(ph, xb, p_.cin, tin, q0, cols, relu_input, active_pack_row(), packed);
+  const UKernel ukernel = active_ukernel();
+  const int panels_n = (cols + kNR - 1) / kNR;
+  const int panels_m = (ph.M + kMR - 1) / kMR;
+  for (int pn = 0; pn < panels_n; ++pn) {
+    const float* bp = packed + size_t(pn) * ph.K * kNR;
+    for (int pm = 0; pm < panels_m; ++pm)
+      ukernel(ph.K, ph.panels.data() + size_t(pm) * ph.K * kMR, bp,
+              tile + size_t(pm) * kMR * kNC + pn * kNR, kNC, false);
+  }
+}
+
 void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPool& pool) const {
   require(x.c == p_.cin, "ERR_NATIVE",
           "conv input has " + std::to_string(x.c) + " channels, expected " + std::to_string(p_.cin));
@@ -144,51 +177,31 @@ void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPo
   // every phase r, so each output cache line is written once, in order, by one task.
   const int nphase = int(phases_.size());
   const int s_out = phases_[0].out_stride;
-  const int qcols = (tout + s_out - 1) / s_out;  // columns of phase 0, the longest
-  const int blocks = (qcols + kNC - 1) / kNC;
-  const int panels_m = (p_.cout + kMR - 1) / kMR;
-  const int max_k = [&] {
-    int k = 1;
-    for (const auto& ph : phases_) k = std::max(k, ph.K);
-    return k;
-  }();
+  const int blocks = (phase_cols(0, tout) + kNC - 1) / kNC;  // phase 0 is the longest
+  const size_t tile_floats = size_t(tile_rows()) * kNC;
 
   std::vector<Scratch> scratch(pool.size());
-  const UKernel ukernel = active_ukernel();
-  const PackRow pack_row = active_pack_row();
   pool.parallel_for(x.n * blocks, [&](int ti, int worker) {
     const int b = ti / blocks;
     const int q0 = (ti % blocks) * kNC;
-    constexpr int ldt = kNC;
     Scratch& sc = scratch[worker];
-    if (sc.packed_input.size() < size_t(max_k) * kNC)
-      sc.packed_input.reset(size_t(max_k) * kNC, "conv input panels");
-    if (sc.tile.size() < size_t(nphase) * panels_m * kMR * ldt)
-      sc.tile.reset(size_t(nphase) * panels_m * kMR * ldt, "conv output tile");
-
+    if (sc.packed_input.size() == 0) {
+      sc.packed_input.reset(size_t(max_k()) * kNC, "conv input panels");
+      sc.tile.reset(nphase * tile_floats, "conv output tile");
+    }
     for (int pi = 0; pi < nphase; ++pi) {
-      const ConvPhase& ph = phases_[pi];
-      const int cols = std::min(kNC, (tout - ph.out_phase + s_out - 1) / s_out - q0);
-      if (cols <= 0) continue;
-      pack_input(ph, x.row(b, 0), p_.cin, x.t, q0, cols, ep.relu_input, pack_row,
-                 sc.packed_input.data());
-      float* tile = sc.tile.data() + size_t(pi) * panels_m * kMR * ldt;
-      const int panels_n = (cols + kNR - 1) / kNR;
-      for (int pn = 0; pn < panels_n; ++pn) {
-        const float* bp = sc.packed_input.data() + size_t(pn) * ph.K * kNR;
-        for (int pm = 0; pm < panels_m; ++pm)
-          ukernel(ph.K, ph.panels.data() + size_t(pm) * ph.K * kMR, bp,
-                  tile + size_t(pm) * kMR * ldt + pn * kNR, ldt, false);
-      }
+      const int cols = std::min(kNC, phase_cols(pi, tout) - q0);
+      if (cols > 0)
+        gemm_tile(pi, x.row(b, 0), x.t, q0, cols, ep.relu_input, sc.packed_input.data(),
+                  sc.tile.data() + pi * tile_floats);
     }
     // Epilogue: bias, residual, interleave the phases into the output row.
     const int t0 = q0 * s_out;
     const int t1 = std::min(tout, (q0 + kNC) * s_out);
-    const size_t phase_stride = size_t(panels_m) * kMR * ldt;
     for (int m = 0; m < p_.cout; ++m) {
       float* yr = y.row(b, m);
       const float bias = bias_[m];
-      const float* tr = sc.tile.data() + size_t(m) * ldt;
+      const float* tr = sc.tile.data() + size_t(m) * kNC;
       if (nphase == 1) {
         float* dst = yr + t0;
         const int n = t1 - t0;
@@ -199,12 +212,71 @@ void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPo
         }
         continue;
       }
-      for (int t = t0; t < t1; ++t) {
-        const int q = t / s_out - q0, r = t % s_out;
-        // phases_[r].out_phase == r by construction
-        const float v = tr[size_t(r) * phase_stride + q] + bias;
-        yr[t] = ep.accumulate ? yr[t] + ep.scale * v : v;
+      // t = (q0 + q) * s_out + r, and phases_[r].out_phase == r by construction.
+      for (int q = 0, t = t0; t < t1; ++q) {
+        for (int r = 0; r < s_out && t < t1; ++r, ++t) {
+          const float v = tr[r * tile_floats + q] + bias;
+          yr[t] = ep.accumulate ? yr[t] + ep.scale * v : v;
+        }
       }
+    }
+  });
+}
+
+bool can_fuse_resblock(const Conv1d& a, const Conv1d& b, int tin) {
+  const ConvParams& pa = a.params();
+  const ConvParams& pb = b.params();
+  return !pa.transposed && pa.stride == 1 && pa.out_len(tin) == tin && !pb.transposed &&
+         pb.kernel == 1 && pb.stride == 1 && pb.pad == 0 && pb.cin == pa.cout && pb.cout == pa.cin;
+}
+
+void resblock_forward(const Conv1d& a, const Conv1d& b, float scale, ConstNCTView x, NCTView y,
+                      ThreadPool& pool) {
+  require(can_fuse_resblock(a, b, x.t) && x.c == a.params().cin && y.n == x.n && y.c == x.c &&
+              y.t == x.t && y.data != x.data,
+          "ERR_NATIVE", "resblock_forward: incompatible convs or shapes");
+  const int cmid = a.params().cout;
+  const int blocks = (x.t + kNC - 1) / kNC;
+  struct ResScratch {
+    Buffer<float> packed, hidden, out;
+  };
+  std::vector<ResScratch> scratch(pool.size());
+  const PackRow pack_row = active_pack_row();
+  const UKernel ukernel = active_ukernel();
+  pool.parallel_for(x.n * blocks, [&](int ti, int worker) {
+    const int bi = ti / blocks;
+    const int q0 = (ti % blocks) * kNC;
+    const int cols = std::min(kNC, x.t - q0);
+    ResScratch& sc = scratch[worker];
+    if (sc.packed.size() == 0) {
+      sc.packed.reset(size_t(std::max(a.max_k(), cmid)) * kNC, "resblock panels");
+      sc.hidden.reset(size_t(a.tile_rows()) * kNC, "resblock hidden tile");
+      sc.out.reset(size_t(b.tile_rows()) * kNC, "resblock output tile");
+    }
+    // h = a(relu(x)) for this column block, left in cache.
+    a.gemm_tile(0, x.row(bi, 0), x.t, q0, cols, true, sc.packed.data(), sc.hidden.data());
+    // Pack relu(h + bias_a) straight into b's input panels (b is 1-wide: rows are channels).
+    const int panels_n = (cols + kNR - 1) / kNR;
+    const float* bias_a = a.bias();
+    for (int ci = 0; ci < cmid; ++ci) {
+      const float* hr = sc.hidden.data() + size_t(ci) * kNC;
+      float row[kNC];
+      for (int j = 0; j < panels_n * kNR; ++j) row[j] = hr[j] + bias_a[ci];
+      for (int pn = 0; pn < panels_n; ++pn)
+        pack_row(row + pn * kNR, sc.packed.data() + (size_t(pn) * cmid + ci) * kNR, true);
+    }
+    // out = b(...) and y = x + scale * (out + bias_b).
+    const int panels_m = b.tile_rows() / kMR;
+    for (int pn = 0; pn < panels_n; ++pn)
+      for (int pm = 0; pm < panels_m; ++pm)
+        ukernel(cmid, b.weight_panel(0, pm), sc.packed.data() + size_t(pn) * cmid * kNR,
+                sc.out.data() + size_t(pm) * kMR * kNC + pn * kNR, kNC, false);
+    const float* bias_b = b.bias();
+    for (int m = 0; m < x.c; ++m) {
+      const float* xr = x.row(bi, m) + q0;
+      float* yr = y.row(bi, m) + q0;
+      const float* orow = sc.out.data() + size_t(m) * kNC;
+      for (int j = 0; j < cols; ++j) yr[j] = xr[j] + scale * (orow[j] + bias_b[m]);
     }
   });
 }

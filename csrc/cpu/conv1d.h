@@ -15,6 +15,9 @@
 
 namespace jb {
 
+constexpr int kConvTileCols = 120;  // output columns per task / tile (whole kNR panels)
+constexpr int kTileMR = 4;           // == kMR of gemm_ukernel.h (checked there)
+
 struct ConvParams {
   int cin = 0, cout = 0, kernel = 1, stride = 1, pad = 0, dilation = 1;
   bool transposed = false;
@@ -43,6 +46,20 @@ class Conv1d {
   Conv1d(const ConvParams& p, const float* weight, const float* bias);
 
   const ConvParams& params() const { return p_; }
+  const float* bias() const { return bias_.data(); }
+  int phases() const { return int(phases_.size()); }
+  int max_k() const;  // largest GEMM depth over the phases (sizes the packing scratch)
+  // Rows of a GEMM tile: cout rounded up to the micro-kernel's MR.
+  int tile_rows() const { return (p_.cout + kTileMR - 1) / kTileMR * kTileMR; }
+  // The raw GEMM (no bias) of phase `phase` for its output columns [q0, q0 + cols), cols <=
+  // kConvTileCols, of one batch item `xb` (cin x tin): tile rows m, row stride
+  // kConvTileCols. `packed` is scratch for max_k() * kConvTileCols floats.
+  void gemm_tile(int phase, const float* xb, int tin, int q0, int cols, bool relu_input,
+                 float* packed, float* tile) const;
+  // Packed weights of MR-row panel `panel` of a phase (K groups of MR floats).
+  const float* weight_panel(int phase, int panel) const;
+  // Output columns of a phase for an output of length tout.
+  int phase_cols(int phase, int tout) const;
   // y must hold x.n * cout * out_len(x.t) floats (read too when ep.accumulate).
   void forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPool& pool) const;
   double flops(int batch, int tin) const;  // 2 * multiply-adds actually performed
@@ -52,6 +69,14 @@ class Conv1d {
   std::vector<ConvPhase> phases_;
   Buffer<float> bias_;
 };
+
+// A residual block fused per column tile so its hidden activation never leaves cache:
+//   y = x + scale * b(relu(a(relu(x))))
+// for `a` a stride-1 conv keeping the length and `b` a 1-wide conv back to x's width
+// (ResConv1DBlock in the VQ-VAE and the upsampler conditioners). y must not alias x.
+bool can_fuse_resblock(const Conv1d& a, const Conv1d& b, int tin);
+void resblock_forward(const Conv1d& a, const Conv1d& b, float scale, ConstNCTView x, NCTView y,
+                      ThreadPool& pool);
 
 // Plain loop references with PyTorch's exact definitions; the tests compare against them.
 void conv1d_ref(const ConvParams& p, const float* x, int n, int tin, const float* weight,

@@ -8,8 +8,10 @@
 
 namespace jb {
 
-constexpr int kMR = 6;   // 6 x 16 floats = 12 AVX2 accumulators, 4 registers left for operands
-constexpr int kNR = 16;
+// 4 x 24 floats = 12 AVX2 accumulators; per k step 3 loads and 4 broadcasts feed 12 FMAs.
+// Layer widths in Jukebox are multiples of 4 (1, 32, 64, 1024, ...), so no rows are wasted.
+constexpr int kMR = 4;
+constexpr int kNR = 24;
 
 using UKernel = void (*)(int K, const float* a, const float* b, float* c, int ldc,
                          bool accumulate);

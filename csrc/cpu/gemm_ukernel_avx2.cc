@@ -11,60 +11,53 @@ namespace jb {
 
 __attribute__((target("avx2,fma"))) void ukernel_avx2(int K, const float* a, const float* b,
                                                        float* c, int ldc, bool accumulate) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  static_assert(kMR == 4 && kNR == 24, "this kernel is written for a 4 x 24 tile");
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps(), c12 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c22 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c32 = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (int k = 0; k < K; ++k) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
+    const __m256 b2 = _mm256_load_ps(b + 16);
     __m256 av = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(av, b0, c00);
     c01 = _mm256_fmadd_ps(av, b1, c01);
+    c02 = _mm256_fmadd_ps(av, b2, c02);
     av = _mm256_broadcast_ss(a + 1);
     c10 = _mm256_fmadd_ps(av, b0, c10);
     c11 = _mm256_fmadd_ps(av, b1, c11);
+    c12 = _mm256_fmadd_ps(av, b2, c12);
     av = _mm256_broadcast_ss(a + 2);
     c20 = _mm256_fmadd_ps(av, b0, c20);
     c21 = _mm256_fmadd_ps(av, b1, c21);
+    c22 = _mm256_fmadd_ps(av, b2, c22);
     av = _mm256_broadcast_ss(a + 3);
     c30 = _mm256_fmadd_ps(av, b0, c30);
     c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
-    c40 = _mm256_fmadd_ps(av, b0, c40);
-    c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
-    c50 = _mm256_fmadd_ps(av, b0, c50);
-    c51 = _mm256_fmadd_ps(av, b1, c51);
+    c32 = _mm256_fmadd_ps(av, b2, c32);
     a += kMR;
     b += kNR;
   }
-  const __m256 rows[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
-                               {c30, c31}, {c40, c41}, {c50, c51}};
+  const __m256 rows[kMR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
   for (int r = 0; r < kMR; ++r) {
     float* cr = c + r * ldc;
-    if (accumulate) {
-      _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), rows[r][0]));
-      _mm256_storeu_ps(cr + 8, _mm256_add_ps(_mm256_loadu_ps(cr + 8), rows[r][1]));
-    } else {
-      _mm256_storeu_ps(cr, rows[r][0]);
-      _mm256_storeu_ps(cr + 8, rows[r][1]);
+    for (int v = 0; v < 3; ++v) {
+      const __m256 prev = accumulate ? _mm256_loadu_ps(cr + 8 * v) : _mm256_setzero_ps();
+      _mm256_storeu_ps(cr + 8 * v, _mm256_add_ps(prev, rows[r][v]));
     }
   }
 }
 
 __attribute__((target("avx2,fma"))) void pack_row_avx2(const float* src, float* dst, bool relu) {
-  __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 8);
-  if (relu) {
-    const __m256 zero = _mm256_setzero_ps();
-    a = _mm256_max_ps(a, zero);
-    b = _mm256_max_ps(b, zero);
+  static_assert(kNR % 8 == 0, "rows are whole vectors");
+  const __m256 zero = _mm256_setzero_ps();
+  for (int v = 0; v < kNR; v += 8) {
+    __m256 x = _mm256_loadu_ps(src + v);
+    if (relu) x = _mm256_max_ps(x, zero);
+    _mm256_storeu_ps(dst + v, x);
   }
-  _mm256_store_ps(dst, a);
-  _mm256_store_ps(dst + 8, b);
 }
 
 }  // namespace jb

@@ -32,7 +32,8 @@ void stack_sizes(const VQStack& s, int n, int c, int t, size_t& max_act, size_t&
     if (layer.kind == VQLayer::Kind::Conv) {
       t = ta;
       max_act = std::max(max_act, size_t(n) * pa.cout * ta);
-    } else {
+    } else if (!can_fuse_resblock(*layer.a, *layer.b, t)) {
+      // Only unfused residual blocks materialise their hidden activation.
       max_hidden = std::max(max_hidden, size_t(n) * pa.cout * ta);
     }
   }
@@ -67,7 +68,15 @@ void run_stack(const VQStack& s, VQWorkspace& ws, int n, int& c, int& t, ThreadP
       progress.step(flops);
       continue;
     }
-    // Residual block: h = conv_a(relu(x)); x += scale * conv_b(relu(h)). In place on x.
+    // Residual block: x + scale * conv_b(relu(conv_a(relu(x)))).
+    if (can_fuse_resblock(*layer.a, *layer.b, t)) {
+      resblock_forward(*layer.a, *layer.b, layer.res_scale, {ws.x.data(), n, c, t},
+                       {ws.y.data(), n, c, t}, pool);
+      std::swap(ws.x, ws.y);
+      progress.step(layer.a->flops(n, t) + layer.b->flops(n, ta));
+      continue;
+    }
+    // Unfused: h = conv_a(relu(x)); x += scale * conv_b(relu(h)), in place on x.
     ConvEpilogue relu_in;
     relu_in.relu_input = true;
     layer.a->forward({ws.x.data(), n, c, t}, {ws.h.data(), n, pa.cout, ta}, relu_in, pool);

@@ -37,7 +37,7 @@ struct VQWorkspace {
     if (b.size() < n) b.reset(n, "VQ-VAE activations");
   }
   // Keeps the buffers for the next call only while they are modest in size.
-  void trim(size_t keep_floats = size_t(64) << 20) {
+  void trim(size_t keep_floats = size_t(128) << 20) {  // 512 MB
     if (x.size() + y.size() + h.size() > keep_floats) {
       x.reset(0, "");
       y.reset(0, "");

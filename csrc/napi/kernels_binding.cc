@@ -1,5 +1,7 @@
 #include "kernels_binding.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,53 @@ Napi::Value Conv1dJs(const Napi::CallbackInfo& info) {
   });
 }
 
+ConvParams conv_params(const Napi::Object& po) {
+  ConvParams p;
+  p.cin = get_int(po, "cin");
+  p.cout = get_int(po, "cout");
+  p.kernel = get_int(po, "kernel");
+  p.stride = get_int_or(po, "stride", 1);
+  p.pad = get_int_or(po, "pad", 0);
+  p.dilation = get_int_or(po, "dilation", 1);
+  p.transposed = get_bool_or(po, "transposed", false);
+  return p;
+}
+
+// resblock(x, n, t, wa, ba, pa, wb, bb, scale, impl) -> x + scale * b(relu(a(relu(x))))
+// 'ref' composes the scalar convs; 'fast' is the fused kernel.
+Napi::Value ResblockJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const int n = info[1].As<Napi::Number>().Int32Value();
+    const int t = info[2].As<Napi::Number>().Int32Value();
+    const ConvParams pa = conv_params(info[5].As<Napi::Object>());
+    ConvParams pb;
+    pb.cin = pa.cout;
+    pb.cout = pa.cin;
+    pb.kernel = 1;
+    const float scale = float(info[8].As<Napi::Number>().DoubleValue());
+    const float* x = f32(info[0], size_t(n) * pa.cin * t, "x");
+    const float* wa = f32(info[3], size_t(pa.cout) * pa.cin * pa.kernel, "wa");
+    const float* ba = f32(info[4], pa.cout, "ba");
+    const float* wb = f32(info[6], size_t(pb.cout) * pb.cin, "wb");
+    const float* bb = f32(info[7], pb.cout, "bb");
+    require(pa.out_len(t) == t && !pa.transposed && pa.stride == 1, "ERR_INVALID_ARGUMENT",
+            "resblock: conv a must keep the length");
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), size_t(n) * pa.cin * t);
+    if (use_ref(info[9])) {
+      std::vector<float> xr(x, x + size_t(n) * pa.cin * t), h(size_t(n) * pa.cout * t), o(y.ElementLength());
+      for (float& v : xr) v = std::max(v, 0.0f);
+      conv1d_ref(pa, xr.data(), n, t, wa, ba, h.data());
+      for (float& v : h) v = std::max(v, 0.0f);
+      conv1d_ref(pb, h.data(), n, t, wb, bb, o.data());
+      for (size_t i = 0; i < o.size(); ++i) y.Data()[i] = x[i] + scale * o[i];
+      return y;
+    }
+    Conv1d a(pa, wa, ba), b(pb, wb, bb);
+    resblock_forward(a, b, scale, {x, n, pa.cin, t}, {y.Data(), n, pa.cin, t}, ThreadPool::global());
+    return y;
+  });
+}
+
 // matmul(a (M x K), b (K x N), M, K, N, impl) -> Float32Array (M x N), row-major.
 // The fast path is the conv engine with a 1-wide kernel: b's rows are the channels.
 Napi::Value MatmulJs(const Napi::CallbackInfo& info) {
@@ -122,6 +171,52 @@ Napi::Value VqNearestJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// benchConv(params, n, tin, reps, fusedResblock?) -> {seconds, flops}: the conv (or, with
+// fusedResblock, a residual block of this conv and a 1-wide conv back) timed natively on
+// preallocated buffers, best of reps after a warm-up, so the figure is the kernel's alone.
+Napi::Value BenchConvJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const ConvParams p = conv_params(info[0].As<Napi::Object>());
+    const int n = info[1].As<Napi::Number>().Int32Value();
+    const int tin = info[2].As<Napi::Number>().Int32Value();
+    const int reps = std::max(1, info[3].As<Napi::Number>().Int32Value());
+    const bool fused = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+    const int tout = p.out_len(tin);
+    require(n > 0 && tin > 0 && tout > 0, "ERR_INVALID_ARGUMENT", "empty conv");
+    std::vector<float> w(size_t(p.cin) * p.cout * p.kernel), b(p.cout);
+    for (size_t i = 0; i < w.size(); ++i) w[i] = float((i * 2654435761u) % 1000) * 1e-4f - 0.05f;
+    Buffer<float> x(size_t(n) * p.cin * tin, "bench input"), y(size_t(n) * std::max(p.cout, p.cin) * std::max(tout, tin), "bench output");
+    for (size_t i = 0; i < x.size(); ++i) x[i] = float((i * 40503u) % 2001) * 1e-3f - 1.0f;
+    y.zero();
+    Conv1d conv(p, w.data(), b.data());
+    ConvParams pb;
+    pb.cin = p.cout;
+    pb.cout = p.cin;
+    std::vector<float> wb(size_t(pb.cin) * pb.cout, 0.01f), bb(pb.cout, 0.0f);
+    Conv1d back(pb, wb.data(), bb.data());
+    require(!fused || can_fuse_resblock(conv, back, tin), "ERR_INVALID_ARGUMENT", "not a residual-block conv");
+    auto& pool = ThreadPool::global();
+    auto once = [&] {
+      if (fused) {
+        resblock_forward(conv, back, 1.0f, {x.data(), n, p.cin, tin}, {y.data(), n, p.cin, tin}, pool);
+      } else {
+        conv.forward({x.data(), n, p.cin, tin}, {y.data(), n, p.cout, tout}, {}, pool);
+      }
+    };
+    once();
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      once();
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("seconds", best);
+    o.Set("flops", conv.flops(n, tin) + (fused ? back.flops(n, tin) : 0.0));
+    return o;
+  });
+}
+
 Napi::Value SetIsaJs(const Napi::CallbackInfo& info) {
   const std::string want = info[0].ToString().Utf8Value();
   set_active_isa(want == "generic" ? Isa::Generic : Isa::Avx2Fma);
@@ -153,6 +248,8 @@ Napi::Object init_kernels_binding(Napi::Env env) {
   Napi::Object k = Napi::Object::New(env);
   k.Set("conv1d", Napi::Function::New(env, Conv1dJs));
   k.Set("matmul", Napi::Function::New(env, MatmulJs));
+  k.Set("resblock", Napi::Function::New(env, ResblockJs));
+  k.Set("benchConv", Napi::Function::New(env, BenchConvJs));
   k.Set("vqNearest", Napi::Function::New(env, VqNearestJs));
   k.Set("setIsa", Napi::Function::New(env, SetIsaJs));
   k.Set("info", Napi::Function::New(env, InfoJs));
