@@ -105,6 +105,24 @@ describe.each(isas)('CPU kernels (%s)', (isa) => {
     expect(maxAbsDiff(k.conv1d(x, n, tin, w, b, p, 'ref'), ref)).toBeGreaterThan(1e-2);
   });
 
+  it('the fused residual block matches relu -> conv -> relu -> conv -> scaled residual', () => {
+    k.setIsa(isa);
+    const rand = rng(77);
+    for (let trial = 0; trial < 25; trial++) {
+      const cin = randInt(1, 40, rand), cmid = randInt(1, 40, rand);
+      const kernel = 2 * randInt(0, 3, rand) + 1, dilation = randInt(1, 30, rand);
+      const pa: NativeConvParams = { cin, cout: cmid, kernel, dilation, pad: (dilation * (kernel - 1)) / 2 };
+      const n = randInt(1, 2, rand), t = randInt(1, 400, rand);
+      const x = randn(n * cin * t, rand);
+      const wa = randn(cmid * cin * kernel, rand, 0.3), ba = randn(cmid, rand, 0.1);
+      const wb = randn(cin * cmid, rand, 0.3), bb = randn(cin, rand, 0.1);
+      const scale = trial % 2 ? 1 : 0.25;
+      const ref = k.resblock(x, n, t, wa, ba, pa, wb, bb, scale, 'ref');
+      const fast = k.resblock(x, n, t, wa, ba, pa, wb, bb, scale, 'fast');
+      expect(maxAbsDiff(fast, ref), JSON.stringify({ pa, n, t })).toBeLessThan(tolerance(ref, cin * kernel + cmid));
+    }
+  });
+
   it('matmul matches the reference on odd sizes', () => {
     k.setIsa(isa);
     const rand = rng(11);
