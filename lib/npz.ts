@@ -2,11 +2,11 @@
  * NumPy .npy and .npz files: read what numpy writes (np.save, np.savez, np.savez_compressed)
  * and write what numpy reads back with np.load.
  *
- * An .npz is a zip archive of `<name>.npy` members. The zip code here is deliberately minimal:
- * it writes STORED entries and reads STORED or DEFLATED ones, which covers numpy's output.
+ * An .npz is a zip archive of `<name>.npy` members: written STORED like np.savez, read
+ * STORED or DEFLATED (np.savez_compressed) through lib/checkpoint/zip.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { inflateRawSync } from 'node:zlib';
+import { readZipEntries, zipStore } from './checkpoint/zip.js';
 import { JukeboxError } from './errors.js';
 
 export type NpyDtype = 'bool' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'float32' | 'float64';
@@ -177,146 +177,6 @@ export function parseNpy(buf: Uint8Array, name: string): NpyArray {
   return { dtype, shape, data: new ctor(bytes.buffer, 0, count) };
 }
 
-// ---- zip ----------------------------------------------------------------------------------
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-const DOS_DATE_1980 = 0x21; // 1980-01-01, the zip epoch: a fixed date keeps output reproducible
-
-/** Zip archive of STORED entries (no zip64: members and archive must stay under 4 GiB). */
-function zipStored(entries: { name: string; data: Uint8Array }[]): Buffer {
-  const parts: Uint8Array[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const { name, data } of entries) {
-    const nameBytes = Buffer.from(name, 'utf8');
-    const utf8Flag = nameBytes.length !== name.length ? 0x0800 : 0;
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed: 2.0
-    local.writeUInt16LE(utf8Flag, 6);
-    local.writeUInt16LE(0, 8); // STORED
-    local.writeUInt16LE(0, 10); // time 00:00:00
-    local.writeUInt16LE(DOS_DATE_1980, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    local.writeUInt16LE(0, 28);
-    const entry = Buffer.alloc(46);
-    entry.writeUInt32LE(0x02014b50, 0);
-    entry.writeUInt16LE(20, 4); // made by: 2.0, MS-DOS attributes
-    local.copy(entry, 6, 4, 28); // version needed .. name length are the same fields
-    entry.writeUInt32LE(offset, 42);
-    central.push(entry, nameBytes);
-    parts.push(local, nameBytes, data);
-    offset += 30 + nameBytes.length + data.length;
-    if (offset > 0xffffffff) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'writeNpz: the arrays exceed the 4 GiB a zip without zip64 can hold');
-  }
-  const centralSize = central.reduce((n, b) => n + b.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, ...central, end]);
-}
-
-/** The members of a zip archive, decompressed and CRC-checked, in archive order. */
-function unzip(buf: Uint8Array, name: string): { name: string; data: Uint8Array }[] {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  // The end-of-central-directory record is last, before a comment of up to 65535 bytes.
-  let eocd = -1;
-  for (let p = buf.length - 22; p >= Math.max(0, buf.length - 22 - 0xffff); p--) {
-    if (view.getUint32(p, true) === 0x06054b50) {
-      eocd = p;
-      break;
-    }
-  }
-  if (eocd < 0) bad(name, 'it is not a zip archive (no end-of-central-directory record)');
-  let count = view.getUint16(eocd + 10, true);
-  let cdOffset = view.getUint32(eocd + 16, true);
-  // A zip64 locator just before it points to the zip64 record, whose fields are not capped.
-  if (eocd >= 20 && view.getUint32(eocd - 20, true) === 0x07064b50) {
-    const z64 = Number(view.getBigUint64(eocd - 12, true));
-    if (z64 + 56 > buf.length || view.getUint32(z64, true) !== 0x06064b50) bad(name, 'its zip64 directory is corrupt');
-    count = Number(view.getBigUint64(z64 + 32, true));
-    cdOffset = Number(view.getBigUint64(z64 + 48, true));
-  }
-
-  const members: { name: string; data: Uint8Array }[] = [];
-  let p = cdOffset;
-  for (let i = 0; i < count; i++) {
-    if (p + 46 > buf.length || view.getUint32(p, true) !== 0x02014b50) bad(name, 'its zip central directory is corrupt');
-    const flags = view.getUint16(p + 8, true);
-    const method = view.getUint16(p + 10, true);
-    const crc = view.getUint32(p + 16, true);
-    let compressedSize = view.getUint32(p + 20, true);
-    let size = view.getUint32(p + 24, true);
-    const nameLength = view.getUint16(p + 28, true);
-    const extraLength = view.getUint16(p + 30, true);
-    const commentLength = view.getUint16(p + 32, true);
-    let localOffset = view.getUint32(p + 42, true);
-    const extraEnd = p + 46 + nameLength + extraLength;
-    if (extraEnd > buf.length) bad(name, 'its zip central directory is truncated');
-    const memberName = Buffer.from(buf.buffer, buf.byteOffset + p + 46, nameLength).toString(flags & 0x0800 ? 'utf8' : 'latin1');
-    // Sizes and offset that overflow 32 bits are in the zip64 extra field, in this order.
-    for (let e = p + 46 + nameLength; e + 4 <= extraEnd; ) {
-      const id = view.getUint16(e, true);
-      const len = view.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let q = e + 4;
-        const next = (): number => {
-          if (q + 8 > Math.min(e + 4 + len, extraEnd)) bad(name, 'its zip64 extra field is truncated');
-          const v = Number(view.getBigUint64(q, true));
-          q += 8;
-          return v;
-        };
-        if (size === 0xffffffff) size = next();
-        if (compressedSize === 0xffffffff) compressedSize = next();
-        if (localOffset === 0xffffffff) localOffset = next();
-      }
-      e += 4 + len;
-    }
-    p = extraEnd + commentLength;
-
-    const where = `${name}:${memberName}`;
-    if (flags & 1) bad(where, 'the zip member is encrypted');
-    if (localOffset + 30 > buf.length || view.getUint32(localOffset, true) !== 0x04034b50) bad(where, 'its zip local header is missing');
-    const start = localOffset + 30 + view.getUint16(localOffset + 26, true) + view.getUint16(localOffset + 28, true);
-    if (start + compressedSize > buf.length) bad(where, 'the zip member is truncated');
-    const raw = buf.subarray(start, start + compressedSize);
-    let data: Uint8Array;
-    if (method === 0) data = raw;
-    else if (method === 8) {
-      try {
-        data = inflateRawSync(raw);
-      } catch (e) {
-        return bad(where, `its deflate stream is corrupt (${(e as Error).message})`);
-      }
-    } else return bad(where, `the zip member uses compression method ${method}; only STORED and DEFLATED are supported`);
-    if (data.length !== size || crc32(data) !== crc) bad(where, 'the zip member fails its size/CRC check (corrupt file)');
-    members.push({ name: memberName, data });
-  }
-  return members;
-}
-
 // ---- npz ----------------------------------------------------------------------------------
 
 /** Encode arrays as an .npz archive (np.savez layout: STORED `<key>.npy` members). */
@@ -324,7 +184,7 @@ export function encodeNpz(arrays: Record<string, NpzWritableArray>): Buffer {
   const keys = Object.keys(arrays);
   if (keys.length === 0) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'writeNpz needs at least one array');
   if (keys.length > 0xffff) throw new JukeboxError('ERR_INVALID_ARGUMENT', `writeNpz: ${keys.length} arrays exceed the 65535 a zip without zip64 can hold`);
-  return zipStored(
+  return zipStore(
     keys.map((key) => {
       if (key === '') throw new JukeboxError('ERR_INVALID_ARGUMENT', 'writeNpz: array names must not be empty');
       return { name: `${key}.npy`, data: encodeNpy(arrays[key], `writeNpz '${key}'`) };
@@ -334,10 +194,18 @@ export function encodeNpz(arrays: Record<string, NpzWritableArray>): Buffer {
 
 /** Decode an .npz archive; keys are the member names without `.npy`, as np.load gives them. */
 export function parseNpz(buf: Uint8Array, name: string): Record<string, NpyArray> {
+  let members: Map<string, Buffer>;
+  try {
+    members = readZipEntries(buf, name);
+  } catch (e) {
+    // A damaged archive is a bad codes file to the caller, whatever the zip layer calls it.
+    if (e instanceof JukeboxError) throw new JukeboxError('ERR_CODES', `${name}: not a readable .npz (${e.message})`, { cause: e });
+    throw e;
+  }
   const out: Record<string, NpyArray> = {};
-  for (const member of unzip(buf, name)) {
-    const key = member.name.endsWith('.npy') ? member.name.slice(0, -4) : member.name;
-    out[key] = parseNpy(member.data, `${name}:${member.name}`);
+  for (const [member, data] of members) {
+    const key = member.endsWith('.npy') ? member.slice(0, -4) : member;
+    out[key] = parseNpy(data, `${name}:${member}`);
   }
   return out;
 }

@@ -34,15 +34,7 @@ bool use_ref(const Napi::Value& impl) { return impl.IsString() && impl.ToString(
 // tensor accumulated into (copied, not modified).
 Napi::Value Conv1dJs(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
-    Napi::Object po = info[5].As<Napi::Object>();
-    ConvParams p;
-    p.cin = get_int(po, "cin");
-    p.cout = get_int(po, "cout");
-    p.kernel = get_int(po, "kernel");
-    p.stride = get_int_or(po, "stride", 1);
-    p.pad = get_int_or(po, "pad", 0);
-    p.dilation = get_int_or(po, "dilation", 1);
-    p.transposed = get_bool_or(po, "transposed", false);
+    const ConvParams p = conv_params(info[5].As<Napi::Object>());
     const int n = info[1].As<Napi::Number>().Int32Value();
     const int tin = info[2].As<Napi::Number>().Int32Value();
     const int tout = p.out_len(tin);
@@ -74,18 +66,6 @@ Napi::Value Conv1dJs(const Napi::CallbackInfo& info) {
     conv.forward({x, n, p.cin, tin}, {y.Data(), n, p.cout, tout}, ep, ThreadPool::global());
     return y;
   });
-}
-
-ConvParams conv_params(const Napi::Object& po) {
-  ConvParams p;
-  p.cin = get_int(po, "cin");
-  p.cout = get_int(po, "cout");
-  p.kernel = get_int(po, "kernel");
-  p.stride = get_int_or(po, "stride", 1);
-  p.pad = get_int_or(po, "pad", 0);
-  p.dilation = get_int_or(po, "dilation", 1);
-  p.transposed = get_bool_or(po, "transposed", false);
-  return p;
 }
 
 // resblock(x, n, t, wa, ba, pa, wb, bb, scale, impl) -> x + scale * b(relu(a(relu(x))))

@@ -16,14 +16,7 @@ namespace jb {
 namespace {
 
 std::unique_ptr<Conv1d> build_conv(const Napi::Object& o, const MappedFile* file) {
-  ConvParams p;
-  p.cin = get_int(o, "cin");
-  p.cout = get_int(o, "cout");
-  p.kernel = get_int(o, "kernel");
-  p.stride = get_int_or(o, "stride", 1);
-  p.pad = get_int_or(o, "pad", 0);
-  p.dilation = get_int_or(o, "dilation", 1);
-  p.transposed = get_bool_or(o, "transposed", false);
+  const ConvParams p = conv_params(o);
   const std::string name = o.Get("name").IsString() ? o.Get("name").ToString().Utf8Value() : "conv";
   const std::vector<float> w =
       read_weight(o.Get("weight"), file, size_t(p.cin) * p.cout * p.kernel, name + ".weight");

@@ -26,6 +26,18 @@ bool get_bool_or(const Napi::Object& o, const char* key, bool fallback) {
   return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
 }
 
+ConvParams conv_params(const Napi::Object& o) {
+  ConvParams p;
+  p.cin = get_int(o, "cin");
+  p.cout = get_int(o, "cout");
+  p.kernel = get_int(o, "kernel");
+  p.stride = get_int_or(o, "stride", 1);
+  p.pad = get_int_or(o, "pad", 0);
+  p.dilation = get_int_or(o, "dilation", 1);
+  p.transposed = get_bool_or(o, "transposed", false);
+  return p;
+}
+
 std::vector<float> read_weight(const Napi::Value& v, const MappedFile* file, size_t expect_numel,
                                const std::string& name) {
   if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/mapped_file.h"
+#include "../cpu/conv1d.h"
 
 namespace jb {
 
@@ -19,5 +20,8 @@ int get_int(const Napi::Object& o, const char* key);
 int get_int_or(const Napi::Object& o, const char* key, int fallback);
 double get_number_or(const Napi::Object& o, const char* key, double fallback);
 bool get_bool_or(const Napi::Object& o, const char* key, bool fallback);
+
+// {cin, cout, kernel, stride?, pad?, dilation?, transposed?} as lib/native.ts NativeConvParams.
+ConvParams conv_params(const Napi::Object& o);
 
 }  // namespace jb
