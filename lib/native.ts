@@ -115,6 +115,23 @@ export interface NativeKernels {
     impl: 'ref' | 'fast',
   ): Int32Array;
   benchConv(params: NativeConvParams, n: number, tin: number, reps: number, fusedResblock?: boolean): { seconds: number; flops: number };
+  linear(
+    x: Float32Array,
+    M: number,
+    K: number,
+    w: Float32Array | Uint16Array,
+    N: number,
+    transposed: boolean,
+    bias: Float32Array | null,
+    impl: 'ref' | 'fast',
+  ): Float32Array;
+  attention(
+    shape: { func: number; len: number; blockCtx: number; heads: number; headDim: number; primeLen?: number; encLen?: number },
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    impl: 'ref' | 'fast',
+  ): Float32Array;
   setIsa(isa: 'generic' | 'avx2-fma'): string;
   info(): { isa: string; detectedIsa: string; threads: number };
   fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };

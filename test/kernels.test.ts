@@ -173,3 +173,52 @@ describe('machine peak', () => {
     expect(p.gflopsAllThreads).toBeGreaterThan(0.1);
   });
 });
+
+describe.each(isas)('transformer kernels (%s)', (isa) => {
+  it('linear (x . W + b) matches the reference: fp32 and fp16 weights, (in,out) and (out,in) layouts, odd sizes', () => {
+    k.setIsa(isa);
+    const rand = rng(31);
+    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [64, 48, 144], [37, 65, 99], [5, 130, 23], [88, 48, 335]]) {
+      const x = randn(M * K, rand);
+      const w32 = randn(K * N, rand, 0.2);
+      const w16 = new Uint16Array(K * N).map(() => 0x3000 + Math.floor(rand() * 0x1000) + (rand() < 0.5 ? 0x8000 : 0));
+      const b = randn(N, rand);
+      for (const transposed of [false, true]) {
+        for (const w of [w32, w16]) {
+          const ref = k.linear(x, M, K, w, N, transposed, b, 'ref');
+          const fast = k.linear(x, M, K, w, N, transposed, b, 'fast');
+          expect(maxAbsDiff(fast, ref), `${M}x${K}x${N} t=${transposed} ${w.constructor.name}`).toBeLessThan(tolerance(ref, K));
+        }
+      }
+    }
+  });
+
+  it('block-sparse attention matches the masked dense reference for every type', () => {
+    k.setIsa(isa);
+    const rand = rng(41);
+    const cases = [
+      { func: 0, len: 24, blockCtx: 6, heads: 2, headDim: 5 },
+      { func: 1, len: 24, blockCtx: 6, heads: 2, headDim: 5 },
+      { func: 2, len: 24, blockCtx: 6, heads: 3, headDim: 4 },
+      { func: 3, len: 24, blockCtx: 6, heads: 1, headDim: 7 },
+      { func: 6, len: 24, blockCtx: 6, heads: 2, headDim: 3, encLen: 9 },
+      { func: 7, len: 88, blockCtx: 11, heads: 2, headDim: 12, primeLen: 32 },
+      { func: 1, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
+      { func: 2, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
+      { func: 3, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
+    ];
+    for (const shape of cases) {
+      const keys = shape.func === 6 ? shape.encLen! : shape.len;
+      const width = shape.heads * shape.headDim;
+      const q = randn(shape.len * width, rand), kk = randn(keys * width, rand), v = randn(keys * width, rand);
+      const ref = k.attention(shape, q, kk, v, 'ref');
+      const fast = k.attention(shape, q, kk, v, 'fast');
+      expect(maxAbsDiff(fast, ref), JSON.stringify(shape)).toBeLessThan(1e-5);
+      if (shape.func === 3) {
+        // block 0 of previous-block attention outputs exactly zero
+        expect(maxAbs(fast.subarray(0, shape.blockCtx * width))).toBe(0);
+      }
+    }
+    expect(() => k.attention({ func: 4, len: 8, blockCtx: 2, heads: 1, headDim: 2 }, new Float32Array(16), new Float32Array(16), new Float32Array(16), 'fast')).toThrow(/not supported/);
+  });
+});

@@ -3,6 +3,7 @@
 
 #include "async_job.h"
 #include "kernels_binding.h"
+#include "prior_binding.h"
 #include "vqvae_binding.h"
 
 namespace {
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("AbortFlag", jb::AbortFlag::Init(env));
   exports.Set("VQVAE", jb::init_vqvae_binding(env));
+  exports.Set("Prior", jb::init_prior_binding(env));
   exports.Set("kernels", jb::init_kernels_binding(env));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/attention.h"
 #include "../cpu/conv1d.h"
+#include "../cpu/matmul.h"
 #include "../cpu/cpu_features.h"
 #include "../cpu/fma_peak.h"
 #include "../cpu/vq.h"
@@ -197,6 +199,65 @@ Napi::Value BenchConvJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// linear(x (M x K), M, K, w (Uint16Array fp16 or Float32Array), N, transposed, bias|null, impl)
+//   -> y (M x N) = x . W + bias, W logical (K, N), stored (K, N) or (N, K) when transposed
+Napi::Value LinearJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const int M = info[1].As<Napi::Number>().Int32Value();
+    const int K = info[2].As<Napi::Number>().Int32Value();
+    const int N = info[4].As<Napi::Number>().Int32Value();
+    require(M > 0 && K > 0 && N > 0, "ERR_INVALID_ARGUMENT", "empty linear");
+    const float* x = f32(info[0], size_t(M) * K, "x");
+    WeightView w;
+    w.k = K;
+    w.n = N;
+    w.transposed = info[5].ToBoolean().Value();
+    Napi::TypedArray wa = info[3].As<Napi::TypedArray>();
+    require(wa.ElementLength() == size_t(K) * N, "ERR_INVALID_ARGUMENT", "weight size");
+    if (wa.TypedArrayType() == napi_uint16_array) {
+      w.data = wa.As<Napi::Uint16Array>().Data();
+      w.dtype = DType::F16;
+    } else {
+      w.data = f32(info[3], size_t(K) * N, "w");
+    }
+    const float* bias = info[6].IsNull() || info[6].IsUndefined() ? nullptr : f32(info[6], N, "bias");
+    Napi::Float32Array y = Napi::Float32Array::New(info.Env(), size_t(M) * N);
+    if (use_ref(info[7])) {
+      matmul_ref(x, M, K, w, bias, y.Data(), N, false);
+    } else {
+      matmul(x, M, K, w, bias, y.Data(), N, false, ThreadPool::global());
+    }
+    return y;
+  });
+}
+
+// attention({func, len, blockCtx, heads, headDim, primeLen, encLen}, q, k, v, impl) -> out
+Napi::Value AttentionJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    Napi::Object o = info[0].As<Napi::Object>();
+    AttnShape s;
+    s.func = get_int(o, "func");
+    s.len = get_int(o, "len");
+    s.block_ctx = get_int(o, "blockCtx");
+    s.heads = get_int(o, "heads");
+    s.head_dim = get_int(o, "headDim");
+    s.prime_len = get_int_or(o, "primeLen", 0);
+    s.enc_len = get_int_or(o, "encLen", 0);
+    const int width = s.heads * s.head_dim;
+    const int keys = s.func == 6 ? s.enc_len : s.len;
+    const float* q = f32(info[1], size_t(s.len) * width, "q");
+    const float* k = f32(info[2], size_t(keys) * width, "k");
+    const float* v = f32(info[3], size_t(keys) * width, "v");
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), size_t(s.len) * width);
+    if (use_ref(info[4])) {
+      attention_ref(s, q, width, k, width, v, width, out.Data(), width);
+    } else {
+      attention_forward(s, q, width, k, width, v, width, out.Data(), width, ThreadPool::global());
+    }
+    return out;
+  });
+}
+
 Napi::Value SetIsaJs(const Napi::CallbackInfo& info) {
   const std::string want = info[0].ToString().Utf8Value();
   set_active_isa(want == "generic" ? Isa::Generic : Isa::Avx2Fma);
@@ -230,6 +291,8 @@ Napi::Object init_kernels_binding(Napi::Env env) {
   k.Set("matmul", Napi::Function::New(env, MatmulJs));
   k.Set("resblock", Napi::Function::New(env, ResblockJs));
   k.Set("benchConv", Napi::Function::New(env, BenchConvJs));
+  k.Set("linear", Napi::Function::New(env, LinearJs));
+  k.Set("attention", Napi::Function::New(env, AttentionJs));
   k.Set("vqNearest", Napi::Function::New(env, VqNearestJs));
   k.Set("setIsa", Napi::Function::New(env, SetIsaJs));
   k.Set("info", Napi::Function::New(env, InfoJs));

@@ -1,0 +1,127 @@
+// Blocked GEMM over the shared micro-kernel. A task owns a block of output columns: it
+// packs that block of W once (widening fp16/bf16) and sweeps all rows of x through it, so
+// each weight is read from memory once per call however many rows there are.
+#include "matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "../core/buffer.h"
+#include "../core/half.h"
+#include "gemm_ukernel.h"
+
+namespace jb {
+
+float WeightView::at(int row, int col) const {
+  const size_t i = transposed ? size_t(col) * k + row : size_t(row) * n + col;
+  switch (dtype) {
+    case DType::F32: return static_cast<const float*>(data)[i];
+    case DType::F16: return half_to_float(static_cast<const uint16_t*>(data)[i]);
+    case DType::BF16: return bf16_to_float(static_cast<const uint16_t*>(data)[i]);
+  }
+  return 0.0f;
+}
+
+void WeightView::row_f32(int r, float* out) const {
+  const int len = stored_cols();
+  const size_t base = size_t(r) * len;
+  switch (dtype) {
+    case DType::F32:
+      std::memcpy(out, static_cast<const float*>(data) + base, sizeof(float) * len);
+      return;
+    case DType::F16:
+      for (int j = 0; j < len; ++j) out[j] = half_to_float(static_cast<const uint16_t*>(data)[base + j]);
+      return;
+    case DType::BF16:
+      for (int j = 0; j < len; ++j) out[j] = bf16_to_float(static_cast<const uint16_t*>(data)[base + j]);
+      return;
+  }
+}
+
+void matmul_ref(const float* x, int M, int ldx, const WeightView& w, const float* bias, float* y,
+                int ldy, bool accumulate) {
+  for (int m = 0; m < M; ++m)
+    for (int j = 0; j < w.n; ++j) {
+      double acc = bias ? bias[j] : 0.0;
+      for (int kk = 0; kk < w.k; ++kk) acc += double(x[size_t(m) * ldx + kk]) * w.at(kk, j);
+      float& out = y[size_t(m) * ldy + j];
+      out = accumulate ? out + float(acc) : float(acc);
+    }
+}
+
+namespace {
+
+constexpr int kColsPerTask = 4 * kNR;
+
+// dst[kk * NR + j] = W[kk][n0 + j], zero past the last column.
+void pack_weight_panel(const WeightView& w, int n0, float* dst) {
+  const int cols = std::min(kNR, w.n - n0);
+  if (!w.transposed && w.dtype == DType::F32 && cols == kNR) {
+    const float* src = static_cast<const float*>(w.data) + n0;
+    for (int kk = 0; kk < w.k; ++kk) std::memcpy(dst + size_t(kk) * kNR, src + size_t(kk) * w.n, sizeof(float) * kNR);
+    return;
+  }
+  for (int kk = 0; kk < w.k; ++kk)
+    for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = j < cols ? w.at(kk, n0 + j) : 0.0f;
+}
+
+// dst[kk * MR + r] = x[m0 + r][kk], zero past the last row.
+void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
+  for (int r = 0; r < kMR; ++r) {
+    if (r < rows) {
+      const float* src = x + size_t(m0 + r) * ldx;
+      for (int kk = 0; kk < K; ++kk) dst[size_t(kk) * kMR + r] = src[kk];
+    } else {
+      for (int kk = 0; kk < K; ++kk) dst[size_t(kk) * kMR + r] = 0.0f;
+    }
+  }
+}
+
+}  // namespace
+
+void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bias, float* y,
+            int ldy, bool accumulate, ThreadPool& pool) {
+  if (M <= 0 || w.n <= 0) return;
+  const int K = w.k;
+  const int nblocks = (w.n + kColsPerTask - 1) / kColsPerTask;
+  // Enough tasks for every thread: split rows too when there are few column blocks.
+  const int mchunks = std::max(1, std::min((M + kMR - 1) / kMR, (2 * pool.size() + nblocks - 1) / nblocks));
+  const int rows_per_chunk = ((M + mchunks - 1) / mchunks + kMR - 1) / kMR * kMR;
+  struct Scratch {
+    Buffer<float> wpanels, xpanel, tile;
+  };
+  std::vector<Scratch> scratch(pool.size());
+  const UKernel ukernel = active_ukernel();
+  pool.parallel_for(nblocks * mchunks, [&](int task, int worker) {
+    const int nb = task % nblocks, mc = task / nblocks;
+    const int n0 = nb * kColsPerTask, ncols = std::min(kColsPerTask, w.n - n0);
+    const int npanels = (ncols + kNR - 1) / kNR;
+    const int m_begin = mc * rows_per_chunk, m_end = std::min(M, m_begin + rows_per_chunk);
+    if (m_begin >= m_end) return;
+    Scratch& s = scratch[worker];
+    if (s.wpanels.size() == 0) {
+      s.wpanels.reset(size_t(std::max(K, 1)) * kColsPerTask, "matmul weight panels");
+      s.xpanel.reset(size_t(std::max(K, 1)) * kMR, "matmul row panel");
+      s.tile.reset(size_t(kMR) * kColsPerTask, "matmul tile");
+    }
+    for (int p = 0; p < npanels; ++p) pack_weight_panel(w, n0 + p * kNR, s.wpanels.data() + size_t(p) * K * kNR);
+    for (int m0 = m_begin; m0 < m_end; m0 += kMR) {
+      const int rows = std::min(kMR, m_end - m0);
+      pack_rows(x, ldx, K, m0, rows, s.xpanel.data());
+      for (int p = 0; p < npanels; ++p)
+        ukernel(K, s.xpanel.data(), s.wpanels.data() + size_t(p) * K * kNR, s.tile.data() + p * kNR,
+                kColsPerTask, false);
+      for (int r = 0; r < rows; ++r) {
+        float* yr = y + size_t(m0 + r) * ldy + n0;
+        const float* tr = s.tile.data() + size_t(r) * kColsPerTask;
+        for (int j = 0; j < ncols; ++j) {
+          const float v = tr[j] + (bias ? bias[n0 + j] : 0.0f);
+          yr[j] = accumulate ? yr[j] + v : v;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace jb

@@ -1,0 +1,108 @@
+#include "transformer.h"
+
+#include <cmath>
+#include <string>
+
+#include "../core/buffer.h"
+#include "../cpu/attention.h"
+
+namespace jb {
+
+void layer_norm(const float* x, int rows, int width, const LayerNormW& ln, float* y) {
+  // torch LayerNorm, eps 1e-5, biased variance, fp32 (jukebox/transformer/ops.py).
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + size_t(r) * width;
+    float* yr = y + size_t(r) * width;
+    double mean = 0;
+    for (int i = 0; i < width; ++i) mean += xr[i];
+    mean /= width;
+    double var = 0;
+    for (int i = 0; i < width; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= width;
+    const double inv = 1.0 / std::sqrt(var + 1e-5);
+    for (int i = 0; i < width; ++i) yr[i] = float((xr[i] - mean) * inv) * ln.w[i] + ln.b[i];
+  }
+}
+
+Transformer::Transformer(TransformerDims dims, std::vector<TransformerLayer> layers)
+    : dims_(dims), layers_(std::move(layers)) {
+  require(dims_.width > 0 && dims_.state > 0 && dims_.heads > 0 && dims_.state % dims_.heads == 0,
+          "ERR_HPARAMS", "transformer: state width must be a positive multiple of heads");
+  require(dims_.blocks > 0 && dims_.len % dims_.blocks == 0, "ERR_HPARAMS",
+          "transformer: context " + std::to_string(dims_.len) + " is not a multiple of blocks " +
+              std::to_string(dims_.blocks));
+  for (const auto& l : layers_)
+    require(attention_func_supported(l.attn_func), "ERR_HPARAMS",
+            "attention type " + std::to_string(l.attn_func) +
+                " is not supported (summary attention: no official model uses it)");
+}
+
+bool Transformer::needs_encoder() const {
+  for (const auto& l : layers_)
+    if (l.attn_func == 6) return true;
+  return false;
+}
+
+double Transformer::flops(int n) const {
+  const double L = dims_.len, w = dims_.width, s = dims_.state, m = dims_.mlp;
+  return 2.0 * n * L * layers_.size() * (w * 3 * s + s * w + 2 * w * m);
+}
+
+void Transformer::forward(float* h, int n, const float* encoder_kv, ThreadPool& pool,
+                          Progress& progress, float* record) const {
+  const TransformerDims& d = dims_;
+  const int L = d.len, w = d.width, s = d.state;
+  require(!needs_encoder() || encoder_kv != nullptr, "ERR_INVALID_ARGUMENT",
+          "this transformer has encoder-decoder layers: lyric encoder output is required");
+  Buffer<float> x(size_t(L) * w, "transformer activations"), qkv(size_t(L) * 3 * s, "attention qkv");
+  Buffer<float> att(size_t(L) * s, "attention output"), a(size_t(L) * w, "attention projection");
+  Buffer<float> mid(size_t(L) * d.mlp, "mlp activations");
+  Buffer<float> kv(size_t(std::max(d.enc_len, 1)) * 2 * s, "encoder keys and values");
+  const double layer_flops = flops(1) / std::max<size_t>(1, layers_.size());
+
+  for (int b = 0; b < n; ++b) {
+    float* hb = h + size_t(b) * L * w;
+    for (size_t li = 0; li < layers_.size(); ++li) {
+      const TransformerLayer& l = layers_[li];
+      AttnShape shape;
+      shape.func = l.attn_func;
+      shape.len = L;
+      shape.block_ctx = L / d.blocks;
+      shape.heads = d.heads;
+      shape.head_dim = s / d.heads;
+      shape.prime_len = d.prime_len;
+      shape.enc_len = d.enc_len;
+
+      layer_norm(hb, L, w, l.ln_0, x.data());
+      if (l.attn_func == 6) {
+        matmul(x.data(), L, w, l.c_attn.w, l.c_attn.b, qkv.data(), s, false, pool);
+        matmul(encoder_kv + size_t(b) * d.enc_len * w, d.enc_len, w, l.c_enc_kv.w, l.c_enc_kv.b,
+               kv.data(), 2 * s, false, pool);
+        attention_forward(shape, qkv.data(), s, kv.data(), 2 * s, kv.data() + s, 2 * s, att.data(), s, pool);
+      } else {
+        matmul(x.data(), L, w, l.c_attn.w, l.c_attn.b, qkv.data(), 3 * s, false, pool);
+        attention_forward(shape, qkv.data(), 3 * s, qkv.data() + s, 3 * s, qkv.data() + 2 * s, 3 * s,
+                          att.data(), s, pool);
+      }
+      matmul(att.data(), L, s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
+      // m = mlp(ln_1(x + a)), then h = x + a + m, in the original's order of additions.
+      for (size_t i = 0; i < size_t(L) * w; ++i) x[i] = hb[i] + a[i];
+      layer_norm(x.data(), L, w, l.ln_1, x.data());
+      matmul(x.data(), L, w, l.mlp_fc.w, l.mlp_fc.b, mid.data(), d.mlp, false, pool);
+      for (size_t i = 0; i < size_t(L) * d.mlp; ++i) {
+        const float v = mid[i];
+        mid[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));  // quick_gelu
+      }
+      matmul(mid.data(), L, d.mlp, l.mlp_proj.w, l.mlp_proj.b, x.data(), w, false, pool);
+      if (d.res_scale == 1.0f) {
+        for (size_t i = 0; i < size_t(L) * w; ++i) hb[i] = (hb[i] + a[i]) + x[i];
+      } else {
+        for (size_t i = 0; i < size_t(L) * w; ++i) hb[i] = hb[i] + d.res_scale * (a[i] + x[i]);
+      }
+      if (record && b == 0) std::copy(hb, hb + size_t(L) * w, record + li * size_t(L) * w);
+      progress.step(layer_flops);
+    }
+  }
+}
+
+}  // namespace jb

@@ -1,0 +1,222 @@
+// JS class Prior: a prior's transformer (and lyric encoder) built from a plan made by
+// lib/prior/layout.ts. Weights stay in the file's dtype, read from the memory mapping.
+#include "prior_binding.h"
+
+#include <memory>
+#include <string>
+
+#include "../model/prior.h"
+#include "async_job.h"
+#include "js_error.h"
+#include "weight_store.h"
+#include "weights.h"
+
+namespace jb {
+
+namespace {
+
+struct PriorState {
+  std::shared_ptr<WeightStore> store;
+  std::unique_ptr<Autoregressive> prior;
+  std::unique_ptr<LyricEncoder> lyrics;
+};
+
+Linear linear(WeightStore& st, const Napi::Object& o, int in, int out, const std::string& name) {
+  Linear l;
+  l.w = st.matrix(o.Get("w"), in, out, name + ".w");
+  l.b = st.vector(o.Get("b"), out, name + ".b");
+  return l;
+}
+
+LayerNormW norm(WeightStore& st, const Napi::Object& o, int width, const std::string& name) {
+  return {st.vector(o.Get("w"), width, name + ".weight"), st.vector(o.Get("b"), width, name + ".bias")};
+}
+
+std::unique_ptr<Transformer> build_transformer(WeightStore& st, const Napi::Object& o, const std::string& prefix) {
+  TransformerDims d;
+  d.width = get_int(o, "width");
+  d.state = get_int(o, "state");
+  d.mlp = get_int(o, "mlp");
+  d.heads = get_int(o, "heads");
+  d.len = get_int(o, "len");
+  d.blocks = get_int(o, "blocks");
+  d.prime_len = get_int_or(o, "primeLen", 0);
+  d.enc_len = get_int_or(o, "encLen", 0);
+  d.res_scale = float(get_number_or(o, "resScale", 1.0));
+  std::vector<TransformerLayer> layers;
+  Napi::Array arr = o.Get("layers").As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Object lo = arr.Get(i).As<Napi::Object>();
+    const std::string p = prefix + "._attn_mods." + std::to_string(i);
+    TransformerLayer l;
+    l.attn_func = get_int(lo, "attnFunc");
+    l.ln_0 = norm(st, lo.Get("ln0").As<Napi::Object>(), d.width, p + ".ln_0");
+    l.ln_1 = norm(st, lo.Get("ln1").As<Napi::Object>(), d.width, p + ".ln_1");
+    const bool enc_dec = l.attn_func == 6;
+    l.c_attn = linear(st, lo.Get("cAttn").As<Napi::Object>(), d.width, enc_dec ? d.state : 3 * d.state, p + ".attn.c_attn");
+    if (enc_dec) l.c_enc_kv = linear(st, lo.Get("cEncKv").As<Napi::Object>(), d.width, 2 * d.state, p + ".attn.c_enc_kv");
+    l.c_proj = linear(st, lo.Get("cProj").As<Napi::Object>(), d.state, d.width, p + ".attn.c_proj");
+    l.mlp_fc = linear(st, lo.Get("mlpFc").As<Napi::Object>(), d.width, d.mlp, p + ".mlp.c_fc");
+    l.mlp_proj = linear(st, lo.Get("mlpProj").As<Napi::Object>(), d.mlp, d.width, p + ".mlp.c_proj");
+    layers.push_back(l);
+  }
+  return std::make_unique<Transformer>(d, std::move(layers));
+}
+
+std::unique_ptr<Autoregressive> build_autoregressive(WeightStore& st, const Napi::Object& o, const std::string& name) {
+  AutoregressiveParts parts;
+  parts.transformer = build_transformer(st, o.Get("transformer").As<Napi::Object>(), name + ".transformer");
+  const TransformerDims& d = parts.transformer->dims();
+  parts.bins = get_int(o, "bins");
+  parts.add_cond_after = get_bool_or(o, "addCondAfter", false);
+  parts.x_emb = st.matrix(o.Get("xEmb"), parts.bins, d.width, name + ".x_emb.weight");
+  parts.pos_emb = st.matrix(o.Get("posEmb"), d.len, d.width, name + ".pos_emb.pos_emb");
+  if (!o.Get("startToken").IsUndefined() && !o.Get("startToken").IsNull())
+    parts.start_token = st.vector(o.Get("startToken"), d.width, name + ".start_token");
+  if (!o.Get("xOut").IsUndefined() && !o.Get("xOut").IsNull()) {
+    parts.x_out = st.matrix(o.Get("xOut"), parts.bins, d.width, name + ".x_out.weight");
+    // stored (bins, w) like nn.Linear: the logical matrix for h . W is (w, bins)
+    parts.x_out.transposed = true;
+    parts.x_out.k = d.width;
+    parts.x_out.n = parts.bins;
+  }
+  return std::make_unique<Autoregressive>(std::move(parts));
+}
+
+const float* optional_f32(const Napi::Value& v, size_t expect, const char* what) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+          "ERR_INVALID_ARGUMENT", std::string(what) + " must be a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  require(a.ElementLength() == expect, "ERR_INVALID_ARGUMENT",
+          std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(expect));
+  return a.Data();
+}
+
+std::shared_ptr<std::vector<float>> copy_or_null(const float* p, size_t n) {
+  return p ? std::make_shared<std::vector<float>>(p, p + n) : nullptr;
+}
+
+Napi::Float32Array adopt(Napi::Env env, std::vector<float>&& v) {
+  auto* holder = new std::vector<float>(std::move(v));
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, holder->data(), holder->size() * sizeof(float),
+                                                [](Napi::Env, void*, std::vector<float>* h) { delete h; }, holder);
+  return Napi::Float32Array::New(env, holder->size(), ab, 0);
+}
+
+class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Prior",
+                       {InstanceMethod("forward", &PriorBinding::Forward),
+                        InstanceMethod("encodeLyrics", &PriorBinding::EncodeLyrics),
+                        InstanceMethod("dispose", &PriorBinding::Dispose)});
+  }
+
+  explicit PriorBinding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PriorBinding>(info) {
+    guarded(info.Env(), [&]() -> Napi::Value {
+      Napi::Object plan = info[0].As<Napi::Object>();
+      std::shared_ptr<MappedFile> file;
+      if (plan.Get("file").IsString()) file = std::make_shared<MappedFile>(plan.Get("file").ToString());
+      auto state = std::make_shared<PriorState>();
+      state->store = std::make_shared<WeightStore>(file);
+      state->prior = build_autoregressive(*state->store, plan.Get("prior").As<Napi::Object>(), "prior");
+      if (plan.Get("lyricEncoder").IsObject()) {
+        Napi::Object le = plan.Get("lyricEncoder").As<Napi::Object>();
+        auto enc = std::make_unique<LyricEncoder>();
+        enc->body = build_autoregressive(*state->store, le.Get("body").As<Napi::Object>(), "prime_prior");
+        enc->out_width = get_int(le, "outWidth");
+        enc->proj = linear(*state->store, le.Get("proj").As<Napi::Object>(), enc->body->width(), enc->out_width, "prime_state_proj");
+        enc->ln = norm(*state->store, le.Get("ln").As<Napi::Object>(), enc->out_width, "prime_state_ln");
+        state->lyrics = std::move(enc);
+      }
+      state_ = state;
+      return info.Env().Undefined();
+    });
+  }
+
+ private:
+  std::shared_ptr<const PriorState> state(Napi::Env env) {
+    if (!state_) throw make_js_error(env, "ERR_DISPOSED", "this prior has been disposed");
+    return state_;
+  }
+
+  // forward(tokens, n, yCond|null, xCond|null, xCondLen, encoderKv|null, record, onProgress?, abort?)
+  //   -> Promise<{logits, input?, layers?}>
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      const Autoregressive& m = *st->prior;
+      Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int L = m.len(), w = m.width();
+      require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
+              "expected " + std::to_string(n) + " x " + std::to_string(L) + " tokens");
+      const int xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
+      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+      auto y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
+      auto x_cond = copy_or_null(optional_f32(info[3], size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
+      const int enc = m.transformer().dims().enc_len;
+      auto enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+      const bool record = info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+      return start_async_job(
+          info.Env(),
+          [st, tokens, y_cond, x_cond, xlen, enc_kv, n, record](Progress& progress) -> Finisher {
+            const Autoregressive& m = *st->prior;
+            const int L = m.len(), w = m.width();
+            auto out = std::make_shared<std::vector<float>>(size_t(n) * L * (m.encode_only() ? w : m.bins()));
+            auto input = std::make_shared<std::vector<float>>(record ? size_t(L) * w : 0);
+            auto layers = std::make_shared<std::vector<float>>(record ? size_t(m.transformer().depth()) * L * w : 0);
+            m.forward(tokens->data(), n, y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr, xlen,
+                      enc_kv ? enc_kv->data() : nullptr, out->data(), ThreadPool::global(), progress,
+                      record ? input->data() : nullptr, record ? layers->data() : nullptr);
+            return [out, input, layers, record](Napi::Env env) -> Napi::Value {
+              Napi::Object o = Napi::Object::New(env);
+              o.Set("logits", adopt(env, std::move(*out)));
+              if (record) {
+                o.Set("input", adopt(env, std::move(*input)));
+                o.Set("layers", adopt(env, std::move(*layers)));
+              }
+              return o;
+            };
+          },
+          info[7], info[8]);
+    });
+  }
+
+  // encodeLyrics(tokens (n x n_tokens), n, onProgress?, abort?) -> Promise<Float32Array encoder_kv>
+  Napi::Value EncodeLyrics(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      require(st->lyrics != nullptr, "ERR_MODEL_KIND", "this prior has no lyric encoder");
+      Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int L = st->lyrics->body->len();
+      require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
+              "expected " + std::to_string(n) + " x " + std::to_string(L) + " lyric tokens");
+      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+      return start_async_job(
+          info.Env(),
+          [st, tokens, n](Progress& progress) -> Finisher {
+            const LyricEncoder& e = *st->lyrics;
+            auto out = std::make_shared<std::vector<float>>(size_t(n) * e.body->len() * e.out_width);
+            e.forward(tokens->data(), n, out->data(), ThreadPool::global(), progress);
+            return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
+          },
+          info[2], info[3]);
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<const PriorState> state_;
+};
+
+}  // namespace
+
+Napi::Function init_prior_binding(Napi::Env env) { return PriorBinding::Init(env); }
+
+}  // namespace jb
