@@ -12,6 +12,9 @@ import { isPresetName, presetKind, PRESET_NAMES, type Hparams } from './hparams/
 import { META, FORMAT_TAG, detectKind, openModelFile, storedHparams, type ModelKind } from './model-file.js';
 import { vqvaeHparams } from './vqvae/hparams.js';
 import { validateVQVAEFile } from './vqvae/vqvae.js';
+import { checkTensors } from './vqvae/validate.js';
+import { priorKeys } from './prior/layout.js';
+import { priorStructure } from './prior/structure.js';
 
 export interface ConvertOptions {
   /** Official hyperparameter set to start from. */
@@ -79,13 +82,8 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
     }
     const vqh = storedHparams(vq);
     if (!vqh) throw new JukeboxError('ERR_HPARAMS', `${opts.vqvae} has no jukebox.hparams metadata`);
-    vqvaeHparams(vqh, opts.vqvae); // validates
+    checkTensors(file, priorKeys(priorStructure(hparams, vqvaeHparams(vqh, opts.vqvae), input)), 'prior');
     metadata[META.vqvaeHparams] = JSON.stringify(vqh);
-    for (const [name, t] of file.tensors) {
-      if (!['F32', 'F16', 'BF16'].includes(t.dtype)) {
-        throw new JukeboxError('ERR_DTYPE', `${input}: weight "${name}" has dtype ${t.dtype}; expected F32, F16 or BF16`);
-      }
-    }
   }
 
   const total = [...file.tensors.values()].reduce((s, t) => s + t.nbytes, 0);

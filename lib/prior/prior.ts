@@ -1,0 +1,166 @@
+/**
+ * loadPrior: a top-level prior or upsampler, from a converted .safetensors (which records
+ * its VQ-VAE's structure) or an original .pth.tar plus its VQ-VAE. Weights stay in the
+ * file's dtype (fp16 stays fp16), read through a memory mapping by the native engine.
+ *
+ * This is the engine layer generate() builds on: teacher-forced forward (all logits of a
+ * window) and the lyric encoder. Conditioning from labels and upper-level codes, the
+ * KV-cached sampler and generate() itself are the next steps (see the issues).
+ */
+import { JukeboxError } from '../errors.js';
+import { mergeHparams } from '../hparams/merge.js';
+import type { Hparams } from '../hparams/presets.js';
+import { META, detectKind, openModelFile, readFloat32, storedHparams, type ModelFile } from '../model-file.js';
+import { native, toJukeboxError, type NativeAbortFlag, type NativeWeight } from '../native.js';
+import { vqvaeHparams, type VQVAEHparams } from '../vqvae/hparams.js';
+import { checkTensors } from '../vqvae/validate.js';
+import { vqvaeHparamsOf } from '../vqvae/vqvae.js';
+import { priorKeys, priorPlan } from './layout.js';
+import { priorStructure, type PriorStructure } from './structure.js';
+
+export interface LoadPriorOptions {
+  /** For .pth.tar files: the VQ-VAE it was built against (.safetensors or .pth.tar). */
+  vqvae?: string;
+  /** For .pth.tar files: official preset to start from. */
+  preset?: string;
+  /** For .pth.tar files: JSON config of hyperparameters (original names). */
+  config?: string;
+}
+
+export interface ForwardInput {
+  /** n x len tokens (for the combined lyric model: lyric tokens, then music codes + n_vocab). */
+  tokens: Int32Array;
+  n: number;
+  /** n x width start embeddings (artist + genres). */
+  yCond: Float32Array;
+  /** n x len x width (or n x 1 x width, broadcast): timing or upper-level conditioning. */
+  xCond?: Float32Array;
+  /** n x n_tokens x width: lyric encoder output (5b_lyrics). */
+  encoderKv?: Float32Array;
+  /** Also return the transformer input and every layer's output for batch item 0. */
+  record?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ForwardOutput {
+  /** n x len x bins, position t predicting token t. */
+  logits: Float32Array;
+  input?: Float32Array;
+  layers?: Float32Array;
+}
+
+interface NativePrior {
+  forward(
+    tokens: Int32Array,
+    n: number,
+    yCond: Float32Array | null,
+    xCond: Float32Array | null,
+    xCondLen: number,
+    encoderKv: Float32Array | null,
+    record: boolean,
+    onProgress?: (d: number, t: number) => void,
+    abort?: NativeAbortFlag,
+  ): Promise<ForwardOutput>;
+  encodeLyrics(tokens: Int32Array, n: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
+  dispose(): void;
+}
+
+function nativePriorClass(): new (plan: unknown) => NativePrior {
+  return (native() as unknown as { Prior: new (plan: unknown) => NativePrior }).Prior;
+}
+
+/** The prior's and its VQ-VAE's hyperparameters. */
+export function priorHparamsOf(file: ModelFile, opts: LoadPriorOptions): { raw: Hparams; vq: VQVAEHparams } {
+  const kind = detectKind(file);
+  if (kind !== 'prior') {
+    throw new JukeboxError('ERR_MODEL_KIND', `${file.path} holds ${kind === 'vqvae' ? 'a VQ-VAE' : 'no recognisable Jukebox model'}, not a prior`);
+  }
+  if (file.format === 'safetensors') {
+    const raw = storedHparams(file);
+    const vqRaw = storedHparams(file, META.vqvaeHparams);
+    if (!raw || !vqRaw) throw new JukeboxError('ERR_HPARAMS', `${file.path} lacks jukebox.hparams or jukebox.vqvae_hparams; convert it with "jukebox convert --vqvae"`);
+    return { raw, vq: vqvaeHparams(vqRaw, `${file.path} (VQ-VAE metadata)`) };
+  }
+  if (!opts.vqvae) throw new JukeboxError('ERR_INVALID_ARGUMENT', `${file.path} is an original checkpoint: pass the VQ-VAE it was built against (vqvae option)`);
+  const raw = mergeHparams({ preset: opts.preset, checkpointHps: file.checkpointHps, configPath: opts.config }).hparams;
+  return { raw, vq: vqvaeHparamsOf(openModelFile(opts.vqvae)).hparams };
+}
+
+export class Prior {
+  readonly path: string;
+  readonly structure: PriorStructure;
+  readonly rawHparams: Hparams;
+  #native: NativePrior | undefined;
+  #inflight = new Set<NativeAbortFlag>();
+
+  /** @internal use loadPrior */
+  constructor(path: string, raw: Hparams, structure: PriorStructure, handle: NativePrior) {
+    this.path = path;
+    this.rawHparams = raw;
+    this.structure = structure;
+    this.#native = handle;
+  }
+
+  /** Teacher-forced forward over one full window: logits for every position. */
+  async forward(x: ForwardInput): Promise<ForwardOutput> {
+    const s = this.structure;
+    const w = s.prior.width, L = s.prior.len;
+    const xCondLen = x.xCond ? x.xCond.length / (x.n * w) : L;
+    return this.#run(x.signal, (flag) =>
+      this.#handle().forward(x.tokens, x.n, x.yCond, x.xCond ?? null, xCondLen, x.encoderKv ?? null, x.record === true, undefined, flag),
+    );
+  }
+
+  /** 5b_lyrics: encoder_kv (n x n_tokens x width) of n rows of lyric tokens. */
+  async encodeLyrics(tokens: Int32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (this.structure.lyrics !== 'encoder') throw new JukeboxError('ERR_MODEL_KIND', `${this.path} has no separate lyric encoder`);
+    return this.#run(signal, (flag) => this.#handle().encodeLyrics(tokens, n, undefined, flag));
+  }
+
+  dispose(): void {
+    for (const f of this.#inflight) f.abort();
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  #handle(): NativePrior {
+    if (!this.#native) throw new JukeboxError('ERR_DISPOSED', `the prior from ${this.path} has been disposed`);
+    return this.#native;
+  }
+
+  async #run<T>(signal: AbortSignal | undefined, call: (flag: NativeAbortFlag) => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw new JukeboxError('ERR_ABORTED', 'aborted before it started', { cause: signal.reason });
+    const flag = new (native().AbortFlag)();
+    const onAbort = () => flag.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.#inflight.add(flag);
+    try {
+      return await call(flag);
+    } catch (e) {
+      throw toJukeboxError(e, this.path);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#inflight.delete(flag);
+    }
+  }
+}
+
+export async function loadPrior(path: string, opts: LoadPriorOptions = {}): Promise<Prior> {
+  const file = openModelFile(path);
+  const { raw, vq } = priorHparamsOf(file, opts);
+  const structure = priorStructure(raw, vq, path);
+  checkTensors(file, priorKeys(structure), 'prior');
+  const ref = (key: string): NativeWeight => {
+    const w = file.tensors.get(key)!;
+    return w.fileOffset !== undefined ? { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype } : readFloat32(file, key);
+  };
+  // Vectors (biases, LayerNorms, start tokens) are always read as fp32 by the engine.
+  const plan = { file: path, ...priorPlan(structure, ref) };
+  let handle: NativePrior;
+  try {
+    handle = new (nativePriorClass())(plan);
+  } catch (e) {
+    throw toJukeboxError(e, path);
+  }
+  return new Prior(path, raw, structure, handle);
+}
