@@ -18,6 +18,7 @@
         "csrc/model/vqvae.cc",
         "csrc/model/transformer.cc",
         "csrc/model/prior.cc",
+        "csrc/model/conditioning.cc",
         "csrc/napi/async_job.cc",
         "csrc/napi/weights.cc",
         "csrc/napi/kernels_binding.cc",
@@ -30,7 +31,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-ffp-contract=off"],
       "ldflags": ["-pthread"],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

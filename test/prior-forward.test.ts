@@ -73,6 +73,28 @@ describe.each(cases)('%s (%s)', (name, file, logitsFile, tol) => {
   });
 });
 
+describe.each(['upsampler_like', 'prior_5b_like', 'prior_5b_lyrics_like', 'prior_1b_lyrics_like'])('%s conditioning', (name) => {
+  it('label conditioner (start embedding, timing bins) and upsampler conditioner match the original', async () => {
+    const p = await loadPrior(fixture(`priors/${name}/prior.zip.pth.tar`), { vqvae });
+    const s = p.structure;
+    const y = readI32(`priors/${name}/y.i32.bin`);
+    const yw = y.length / 2, len = 4 + s.labels.maxBowGenreSize;
+    const labels = new Int32Array(2 * len);
+    for (let b = 0; b < 2; b++) labels.set(y.subarray(b * yw, b * yw + len), b * len);
+    const { yCond, xCond } = p.labels(labels, 2);
+    expect(maxAbsDiff(yCond, readF32(`priors/${name}/y_cond.f32.bin`))).toBeLessThan(1e-6);
+    if (s.upsampler) {
+      expect(xCond).toBeNull();
+      const x = await p.condition(readI32(`priors/${name}/z_cond.i32.bin`), 2);
+      expect(maxAbsDiff(x, readF32(`priors/${name}/x_cond.f32.bin`))).toBeLessThan(1e-4);
+    } else {
+      // the timing embeddings are table rows: equal bins give bit-identical sums
+      expect(maxAbsDiff(xCond!, readF32(`priors/${name}/x_cond.f32.bin`))).toBeLessThan(1e-6);
+    }
+    p.dispose();
+  });
+});
+
 describe('5b_lyrics lyric encoder', () => {
   it('encoder_kv of the lyric tokens matches the original within 1e-4', async () => {
     const name = 'prior_5b_lyrics_like';
@@ -122,6 +144,19 @@ describe('converted priors', () => {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('label errors', () => {
+  it('refuses out-of-range artists, genres and timing with clear errors', async () => {
+    const p = await loadPrior(fixture('priors/prior_5b_like/prior.zip.pth.tar'), { vqvae });
+    const row = (total: number, offset: number, artist: number, genre: number) => Int32Array.from([total, offset, 8192, artist, genre, -1, -1, -1, -1]);
+    expect(() => p.labels(row(3_000_000, 0, 40, 1), 1)).toThrow(/artist id 40/);
+    expect(() => p.labels(row(3_000_000, 0, 3, 20), 1)).toThrow(/genre id 20/);
+    // 5b's min_duration is 60 s: a 10 s song is outside the total-length range
+    expect(() => p.labels(row(441_000, 0, 3, 1), 1)).toThrow(/timing value/);
+    expect(() => p.labels(row(3_000_000, 0, 3, 1).subarray(0, 5), 1)).toThrow(/label rows/);
+    p.dispose();
   });
 });
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "../model/conditioning.h"
 #include "../model/prior.h"
 #include "async_job.h"
 #include "js_error.h"
@@ -17,9 +18,22 @@ namespace {
 
 struct PriorState {
   std::shared_ptr<WeightStore> store;
+  std::shared_ptr<MappedFile> file;
   std::unique_ptr<Autoregressive> prior;
   std::unique_ptr<LyricEncoder> lyrics;
+  std::unique_ptr<LabelConditioner> labels;
+  std::unique_ptr<UpsamplerConditioner> upsampler;
 };
+
+RangeEmbedding range_embedding(WeightStore& st, const Napi::Object& o, int bins, int width, const std::string& name) {
+  RangeEmbedding r;
+  r.bins = bins;
+  r.emb = st.matrix(o.Get("emb"), bins, width, name + ".emb.weight");
+  r.pos_min = get_number_or(o, "min", 0);
+  r.pos_max = get_number_or(o, "max", 1);
+  r.clamp = get_bool_or(o, "clamp", false);
+  return r;
+}
 
 Linear linear(WeightStore& st, const Napi::Object& o, int in, int out, const std::string& name) {
   Linear l;
@@ -110,6 +124,8 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
     return DefineClass(env, "Prior",
                        {InstanceMethod("forward", &PriorBinding::Forward),
                         InstanceMethod("encodeLyrics", &PriorBinding::EncodeLyrics),
+                        InstanceMethod("labels", &PriorBinding::Labels),
+                        InstanceMethod("condition", &PriorBinding::Condition),
                         InstanceMethod("dispose", &PriorBinding::Dispose)});
   }
 
@@ -130,6 +146,35 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
         enc->ln = norm(*state->store, le.Get("ln").As<Napi::Object>(), enc->out_width, "prime_state_ln");
         state->lyrics = std::move(enc);
       }
+      if (plan.Get("labels").IsObject()) {
+        Napi::Object lo = plan.Get("labels").As<Napi::Object>();
+        auto lc = std::make_unique<LabelConditioner>();
+        lc->width = state->prior->width();
+        lc->max_bow_genre_size = get_int(lo, "maxBowGenreSize");
+        lc->n_time = get_int(lo, "nTime");
+        lc->artist_emb = state->store->matrix(lo.Get("artistEmb"), get_int(lo, "artistBins"), lc->width, "y_emb.artist_emb.emb.weight");
+        lc->genre_emb = state->store->matrix(lo.Get("genreEmb"), get_int(lo, "genreBins"), lc->width, "y_emb.bow_genre_emb.emb.weight");
+        if (lo.Get("timing").IsObject()) {
+          Napi::Object to = lo.Get("timing").As<Napi::Object>();
+          const int tb = get_int(to, "tBins");
+          lc->timing = true;
+          lc->total_length = range_embedding(*state->store, to.Get("totalLength").As<Napi::Object>(), tb, lc->width, "y_emb.total_length_emb");
+          lc->absolute_pos = range_embedding(*state->store, to.Get("absolutePos").As<Napi::Object>(), tb, lc->width, "y_emb.absolute_pos_emb");
+          lc->relative_pos = range_embedding(*state->store, to.Get("relativePos").As<Napi::Object>(), tb, lc->width, "y_emb.relative_pos_emb");
+        }
+        state->labels = std::move(lc);
+      }
+      if (plan.Get("conditioner").IsObject()) {
+        Napi::Object co = plan.Get("conditioner").As<Napi::Object>();
+        auto uc = std::make_unique<UpsamplerConditioner>();
+        uc->width = state->prior->width();
+        uc->bins = get_int(co, "bins");
+        uc->x_emb = state->store->matrix(co.Get("xEmb"), uc->bins, uc->width, "conditioner_blocks.0.x_emb.weight");
+        uc->stack = build_conv_stack(co.Get("stack").As<Napi::Object>(), file.get());
+        uc->ln = norm(*state->store, co.Get("ln").As<Napi::Object>(), uc->width, "conditioner_blocks.0.ln");
+        state->upsampler = std::move(uc);
+      }
+      state->file = file;
       state_ = state;
       return info.Env().Undefined();
     });
@@ -204,6 +249,53 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
             return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
           },
           info[2], info[3]);
+    });
+  }
+
+  // labels(y (n x label_len), n) -> {yCond (n x w), xCond (n x n_time x w) | null}
+  Napi::Value Labels(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      require(st->labels != nullptr, "ERR_MODEL_KIND", "this prior has no label conditioner");
+      const LabelConditioner& lc = *st->labels;
+      Napi::Int32Array y = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      require(n > 0 && y.ElementLength() == size_t(n) * lc.label_len(), "ERR_INVALID_ARGUMENT",
+              "expected " + std::to_string(n) + " label rows of " + std::to_string(lc.label_len()));
+      Napi::Float32Array yc = Napi::Float32Array::New(info.Env(), size_t(n) * lc.width);
+      Napi::Object o = Napi::Object::New(info.Env());
+      if (lc.timing) {
+        Napi::Float32Array xc = Napi::Float32Array::New(info.Env(), size_t(n) * lc.n_time * lc.width);
+        lc.forward(y.Data(), n, yc.Data(), xc.Data());
+        o.Set("xCond", xc);
+      } else {
+        lc.forward(y.Data(), n, yc.Data(), nullptr);
+        o.Set("xCond", info.Env().Null());
+      }
+      o.Set("yCond", yc);
+      return o;
+    });
+  }
+
+  // condition(zUpper (n x t), n, t, onProgress?, abort?) -> Promise<Float32Array x_cond>
+  Napi::Value Condition(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      require(st->upsampler != nullptr, "ERR_MODEL_KIND", "this prior is not an upsampler");
+      Napi::Int32Array z = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int t = info[2].As<Napi::Number>().Int32Value();
+      require(n > 0 && t > 0 && z.ElementLength() == size_t(n) * t, "ERR_INVALID_ARGUMENT", "codes length does not match n * t");
+      auto codes = std::make_shared<std::vector<int32_t>>(z.Data(), z.Data() + z.ElementLength());
+      return start_async_job(
+          info.Env(),
+          [st, codes, n, t](Progress& progress) -> Finisher {
+            int len = 0;
+            auto out = std::make_shared<std::vector<float>>(
+                st->upsampler->forward(codes->data(), n, t, ThreadPool::global(), progress, len));
+            return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
+          },
+          info[3], info[4]);
     });
   }
 

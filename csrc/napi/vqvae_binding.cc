@@ -15,42 +15,6 @@ namespace jb {
 
 namespace {
 
-std::unique_ptr<Conv1d> build_conv(const Napi::Object& o, const MappedFile* file) {
-  const ConvParams p = conv_params(o);
-  const std::string name = o.Get("name").IsString() ? o.Get("name").ToString().Utf8Value() : "conv";
-  const std::vector<float> w =
-      read_weight(o.Get("weight"), file, size_t(p.cin) * p.cout * p.kernel, name + ".weight");
-  const std::vector<float> b = read_weight(o.Get("bias"), file, size_t(p.cout), name + ".bias");
-  return std::make_unique<Conv1d>(p, w.data(), b.data());
-}
-
-VQStack build_stack(const Napi::Object& o, const MappedFile* file) {
-  VQStack s;
-  s.in_channels = get_int(o, "inChannels");
-  s.out_channels = get_int(o, "outChannels");
-  Napi::Array layers = o.Get("layers").As<Napi::Array>();
-  for (uint32_t i = 0; i < layers.Length(); ++i) {
-    Napi::Object l = layers.Get(i).As<Napi::Object>();
-    VQLayer layer;
-    const std::string kind = l.Get("kind").ToString().Utf8Value();
-    if (kind == "conv") {
-      layer.kind = VQLayer::Kind::Conv;
-      layer.a = build_conv(l.Get("conv").As<Napi::Object>(), file);
-    } else if (kind == "res") {
-      layer.kind = VQLayer::Kind::Res;
-      layer.a = build_conv(l.Get("a").As<Napi::Object>(), file);
-      layer.b = build_conv(l.Get("b").As<Napi::Object>(), file);
-      layer.res_scale = float(get_number_or(l, "scale", 1.0));
-      require(layer.b->params().cout == layer.a->params().cin, "ERR_HPARAMS",
-              "residual block must map back to its input width");
-    } else {
-      fail("ERR_INVALID_ARGUMENT", "unknown layer kind '" + kind + "'");
-    }
-    s.layers.push_back(std::move(layer));
-  }
-  return s;
-}
-
 class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -75,8 +39,8 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
       Napi::Array cbs = plan.Get("codebooks").As<Napi::Array>();
       Napi::Array hl = plan.Get("hopLengths").As<Napi::Array>();
       for (uint32_t l = 0; l < encs.Length(); ++l) {
-        enc.push_back(build_stack(encs.Get(l).As<Napi::Object>(), file.get()));
-        dec.push_back(build_stack(decs.Get(l).As<Napi::Object>(), file.get()));
+        enc.push_back(build_conv_stack(encs.Get(l).As<Napi::Object>(), file.get()));
+        dec.push_back(build_conv_stack(decs.Get(l).As<Napi::Object>(), file.get()));
         Napi::Object cb = cbs.Get(l).As<Napi::Object>();
         const int bins = get_int(cb, "bins"), width = get_int(cb, "width");
         const std::vector<float> k = read_weight(cb.Get("weight"), file.get(), size_t(bins) * width,

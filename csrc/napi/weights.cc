@@ -2,6 +2,7 @@
 
 #include "../core/error.h"
 #include "../core/half.h"
+#include "../model/vqvae.h"
 
 namespace jb {
 
@@ -73,6 +74,42 @@ std::vector<float> read_weight(const Napi::Value& v, const MappedFile* file, siz
     }
   }
   return out;
+}
+
+static std::unique_ptr<Conv1d> build_conv(const Napi::Object& o, const MappedFile* file) {
+  const ConvParams p = conv_params(o);
+  const std::string name = o.Get("name").IsString() ? o.Get("name").ToString().Utf8Value() : "conv";
+  const std::vector<float> w =
+      read_weight(o.Get("weight"), file, size_t(p.cin) * p.cout * p.kernel, name + ".weight");
+  const std::vector<float> b = read_weight(o.Get("bias"), file, size_t(p.cout), name + ".bias");
+  return std::make_unique<Conv1d>(p, w.data(), b.data());
+}
+
+VQStack build_conv_stack(const Napi::Object& o, const MappedFile* file) {
+  VQStack s;
+  s.in_channels = get_int(o, "inChannels");
+  s.out_channels = get_int(o, "outChannels");
+  Napi::Array layers = o.Get("layers").As<Napi::Array>();
+  for (uint32_t i = 0; i < layers.Length(); ++i) {
+    Napi::Object l = layers.Get(i).As<Napi::Object>();
+    VQLayer layer;
+    const std::string kind = l.Get("kind").ToString().Utf8Value();
+    if (kind == "conv") {
+      layer.kind = VQLayer::Kind::Conv;
+      layer.a = build_conv(l.Get("conv").As<Napi::Object>(), file);
+    } else if (kind == "res") {
+      layer.kind = VQLayer::Kind::Res;
+      layer.a = build_conv(l.Get("a").As<Napi::Object>(), file);
+      layer.b = build_conv(l.Get("b").As<Napi::Object>(), file);
+      layer.res_scale = float(get_number_or(l, "scale", 1.0));
+      require(layer.b->params().cout == layer.a->params().cin, "ERR_HPARAMS",
+              "residual block must map back to its input width");
+    } else {
+      fail("ERR_INVALID_ARGUMENT", "unknown layer kind '" + kind + "'");
+    }
+    s.layers.push_back(std::move(layer));
+  }
+  return s;
 }
 
 }  // namespace jb

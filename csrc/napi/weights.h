@@ -21,6 +21,10 @@ int get_int_or(const Napi::Object& o, const char* key, int fallback);
 double get_number_or(const Napi::Object& o, const char* key, double fallback);
 bool get_bool_or(const Napi::Object& o, const char* key, bool fallback);
 
+struct VQStack;
+// A conv stack (lib/native.ts NativeStack): convs and residual blocks, weights widened to fp32.
+VQStack build_conv_stack(const Napi::Object& o, const MappedFile* file);
+
 // {cin, cout, kernel, stride?, pad?, dilation?, transposed?} as lib/native.ts NativeConvParams.
 ConvParams conv_params(const Napi::Object& o);
 

@@ -2,7 +2,7 @@
  * A prior's state-dict keys and shapes (reference §e.3), and the plan the native engine
  * builds it from.
  */
-import { decoderConvBlock, stackKeys, type LayerDesc } from '../vqvae/layout.js';
+import { decoderConvBlock, stackKeys, type ConvDesc, type LayerDesc } from '../vqvae/layout.js';
 import type { PriorStructure, TransformerStructure } from './structure.js';
 
 function transformerKeys(prefix: string, t: TransformerStructure, keys: Map<string, number[]>): void {
@@ -109,7 +109,26 @@ export function transformerPlan<W>(prefix: string, t: TransformerStructure, ref:
 }
 
 export function priorPlan<W>(s: PriorStructure, ref: (key: string) => W) {
+  const L = s.labels;
   const plan: Record<string, unknown> = {
+    labels: {
+      artistEmb: ref('y_emb.artist_emb.emb.weight'),
+      genreEmb: ref('y_emb.bow_genre_emb.emb.weight'),
+      artistBins: L.artistBins,
+      genreBins: L.genreBins,
+      maxBowGenreSize: L.maxBowGenreSize,
+      nTime: s.nCtx,
+      // LabelConditioner's ranges: total length in [min, max) * sr, absolute position in
+      // [0, max_duration * sr), relative position in [0, 1) (end clamped).
+      timing: s.timing
+        ? {
+            tBins: L.tBins,
+            totalLength: { emb: ref('y_emb.total_length_emb.emb.weight'), min: L.minDuration! * L.sr, max: L.maxDuration! * L.sr },
+            absolutePos: { emb: ref('y_emb.absolute_pos_emb.emb.weight'), min: 0, max: L.maxDuration! * L.sr },
+            relativePos: { emb: ref('y_emb.relative_pos_emb.emb.weight'), min: 0, max: 1, clamp: true },
+          }
+        : undefined,
+    },
     prior: {
       bins: s.bins,
       addCondAfter: !s.mergedDecoder,
@@ -119,6 +138,21 @@ export function priorPlan<W>(s: PriorStructure, ref: (key: string) => W) {
       transformer: transformerPlan('prior', s.prior, ref),
     },
   };
+  if (s.upsampler) {
+    const conv = (c: ConvDesc) => ({ ...c, weight: ref(`${c.name}.weight`), bias: ref(`${c.name}.bias`) });
+    plan.conditioner = {
+      bins: s.lBins,
+      xEmb: ref('conditioner_blocks.0.x_emb.weight'),
+      stack: {
+        inChannels: s.prior.width,
+        outChannels: s.prior.width,
+        layers: conditionerLayers(s).map((l) =>
+          l.kind === 'conv' ? { kind: 'conv', conv: conv(l.conv) } : { kind: 'res', a: conv(l.a), b: conv(l.b), scale: l.scale },
+        ),
+      },
+      ln: { w: ref('conditioner_blocks.0.ln.weight'), b: ref('conditioner_blocks.0.ln.bias') },
+    };
+  }
   if (s.encoder) {
     plan.lyricEncoder = {
       outWidth: s.prior.width,

@@ -62,6 +62,8 @@ interface NativePrior {
     abort?: NativeAbortFlag,
   ): Promise<ForwardOutput>;
   encodeLyrics(tokens: Int32Array, n: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
+  labels(y: Int32Array, n: number): { yCond: Float32Array; xCond: Float32Array | null };
+  condition(z: Int32Array, n: number, t: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -115,6 +117,26 @@ export class Prior {
   async encodeLyrics(tokens: Int32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
     if (this.structure.lyrics !== 'encoder') throw new JukeboxError('ERR_MODEL_KIND', `${this.path} has no separate lyric encoder`);
     return this.#run(signal, (flag) => this.#handle().encodeLyrics(tokens, n, undefined, flag));
+  }
+
+  /**
+   * Label conditioning of n label rows [total_length, offset, length, artist, genre x
+   * max_bow_genre_size] (the original's layout, lyric tokens excluded): the start
+   * embeddings yCond (n x width) and, for the top level, the timing signal xCond
+   * (n x n_ctx x width).
+   */
+  labels(y: Int32Array, n: number): { yCond: Float32Array; xCond: Float32Array | null } {
+    try {
+      return this.#handle().labels(y, n);
+    } catch (e) {
+      throw toJukeboxError(e, this.path);
+    }
+  }
+
+  /** Upsampler: x_cond (n x n_ctx x width) from n rows of the upper level's codes. */
+  async condition(upper: Int32Array, n: number, signal?: AbortSignal): Promise<Float32Array> {
+    if (!this.structure.upsampler) throw new JukeboxError('ERR_MODEL_KIND', `${this.path} is a top-level prior, not an upsampler`);
+    return this.#run(signal, (flag) => this.#handle().condition(upper, n, upper.length / n, undefined, flag));
   }
 
   dispose(): void {
