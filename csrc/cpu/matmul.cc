@@ -50,6 +50,8 @@ void matmul_ref(const float* x, int M, int ldx, const WeightView& w, const float
     }
 }
 
+constexpr int kSmallRows = 8;  // up to this many rows go through matmul_few_rows
+
 namespace {
 
 constexpr int kColsPerTask = 4 * kNR;
@@ -80,9 +82,64 @@ void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
 
 }  // namespace
 
+// Few rows (token-by-token decoding): packing W would cost as much as the product, so read
+// it in place, a block of output columns per task.
+static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
+                            float* y, int ldy, bool accumulate, ThreadPool& pool) {
+  constexpr int kCols = 256;
+  const int K = w.k, N = w.n;
+  const int tasks = (N + kCols - 1) / kCols;
+  pool.parallel_for(tasks, [&](int task, int) {
+    const int j0 = task * kCols, j1 = std::min(N, j0 + kCols), nc = j1 - j0;
+    float acc[kSmallRows][kCols];
+    float wrow[kCols];
+    for (int m = 0; m < M; ++m)
+      for (int j = 0; j < nc; ++j) acc[m][j] = 0.0f;
+    if (!w.transposed) {
+      for (int kk = 0; kk < K; ++kk) {
+        const float* wr;
+        if (w.dtype == DType::F32) {
+          wr = static_cast<const float*>(w.data) + size_t(kk) * N + j0;
+        } else {
+          for (int j = 0; j < nc; ++j) wrow[j] = w.at(kk, j0 + j);
+          wr = wrow;
+        }
+        for (int m = 0; m < M; ++m) {
+          const float xv = x[size_t(m) * ldx + kk];
+          float* a = acc[m];
+          for (int j = 0; j < nc; ++j) a[j] += xv * wr[j];
+        }
+      }
+    } else {
+      // stored (N, K): each output is a dot product with a contiguous row
+      std::vector<float> row(K);
+      for (int j = 0; j < nc; ++j) {
+        w.row_f32(j0 + j, row.data());
+        for (int m = 0; m < M; ++m) {
+          const float* xm = x + size_t(m) * ldx;
+          float d = 0.0f;
+          for (int kk = 0; kk < K; ++kk) d += xm[kk] * row[kk];
+          acc[m][j] = d;
+        }
+      }
+    }
+    for (int m = 0; m < M; ++m) {
+      float* yr = y + size_t(m) * ldy + j0;
+      for (int j = 0; j < nc; ++j) {
+        const float v = acc[m][j] + (bias ? bias[j0 + j] : 0.0f);
+        yr[j] = accumulate ? yr[j] + v : v;
+      }
+    }
+  });
+}
+
 void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bias, float* y,
             int ldy, bool accumulate, ThreadPool& pool) {
   if (M <= 0 || w.n <= 0) return;
+  if (M <= kSmallRows) {
+    matmul_few_rows(x, M, ldx, w, bias, y, ldy, accumulate, pool);
+    return;
+  }
   const int K = w.k;
   const int nblocks = (w.n + kColsPerTask - 1) / kColsPerTask;
   // Enough tasks for every thread: split rows too when there are few column blocks.

@@ -37,7 +37,20 @@ class Autoregressive {
   // per-layer residual stream, for comparison with the original.
   void forward(const int32_t* tokens, int n, const float* y_cond, const float* x_cond,
                int x_cond_len, const float* encoder_kv, float* out, ThreadPool& pool,
-               Progress& progress, float* input = nullptr, float* record = nullptr) const;
+               Progress& progress, float* input = nullptr, float* record = nullptr) const {
+    forward_prefix(tokens, n, len(), y_cond, x_cond, x_cond_len, encoder_kv, out, pool, progress, input, record);
+  }
+  // The same over the first `len` positions only (tokens still n x len() rows, of which
+  // the first len - 1 are read); optionally hands every layer's k/v to `capture`.
+  void forward_prefix(const int32_t* tokens, int n, int len, const float* y_cond, const float* x_cond,
+                      int x_cond_len, const float* encoder_kv, float* out, ThreadPool& pool,
+                      Progress& progress, float* input = nullptr, float* record = nullptr,
+                      const Transformer::KVCapture& capture = nullptr) const;
+  // Input embedding of position t: start embedding (t == 0) or token t-1, plus position and
+  // conditioning (x_cond row t, or the broadcast row).
+  void embed(int t, int32_t prev_token, const float* y_cond_b, const float* x_cond_b, int x_cond_len,
+             float* out) const;
+  const AutoregressiveParts& parts() const { return parts_; }
   double flops(int n) const;
 
  private:

@@ -48,17 +48,18 @@ double Transformer::flops(int n) const {
   return 2.0 * n * L * layers_.size() * (w * 3 * s + s * w + 2 * w * m);
 }
 
-void Transformer::forward(float* h, int n, const float* encoder_kv, ThreadPool& pool,
-                          Progress& progress, float* record) const {
+void Transformer::forward(float* h, int n, int len, const float* encoder_kv, ThreadPool& pool,
+                          Progress& progress, float* record, const KVCapture& capture) const {
   const TransformerDims& d = dims_;
-  const int L = d.len, w = d.width, s = d.state;
+  require(len > 0 && len <= d.len, "ERR_INVALID_ARGUMENT", "sequence longer than the context");
+  const int L = len, w = d.width, s = d.state;
   require(!needs_encoder() || encoder_kv != nullptr, "ERR_INVALID_ARGUMENT",
           "this transformer has encoder-decoder layers: lyric encoder output is required");
   Buffer<float> x(size_t(L) * w, "transformer activations"), qkv(size_t(L) * 3 * s, "attention qkv");
   Buffer<float> att(size_t(L) * s, "attention output"), a(size_t(L) * w, "attention projection");
   Buffer<float> mid(size_t(L) * d.mlp, "mlp activations");
   Buffer<float> kv(size_t(std::max(d.enc_len, 1)) * 2 * s, "encoder keys and values");
-  const double layer_flops = flops(1) / std::max<size_t>(1, layers_.size());
+  const double layer_flops = flops(1) / std::max<size_t>(1, layers_.size()) * L / d.len;
 
   for (int b = 0; b < n; ++b) {
     float* hb = h + size_t(b) * L * w;
@@ -67,7 +68,7 @@ void Transformer::forward(float* h, int n, const float* encoder_kv, ThreadPool& 
       AttnShape shape;
       shape.func = l.attn_func;
       shape.len = L;
-      shape.block_ctx = L / d.blocks;
+      shape.block_ctx = d.len / d.blocks;
       shape.heads = d.heads;
       shape.head_dim = s / d.heads;
       shape.prime_len = d.prime_len;
@@ -81,6 +82,7 @@ void Transformer::forward(float* h, int n, const float* encoder_kv, ThreadPool& 
         attention_forward(shape, qkv.data(), s, kv.data(), 2 * s, kv.data() + s, 2 * s, att.data(), s, pool);
       } else {
         matmul(x.data(), L, w, l.c_attn.w, l.c_attn.b, qkv.data(), 3 * s, false, pool);
+        if (capture) capture(int(li), b, qkv.data(), L);
         attention_forward(shape, qkv.data(), 3 * s, qkv.data() + s, 3 * s, qkv.data() + 2 * s, 3 * s,
                           att.data(), s, pool);
       }

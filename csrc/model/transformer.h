@@ -4,6 +4,7 @@
 // with quick-GELU MLPs and Conv1D weights stored (in, out). The per-layer attention type
 // comes from attn_order (decided in lib/prior/layout.ts).
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "../core/progress.h"
@@ -52,11 +53,16 @@ class Transformer {
   int depth() const { return int(layers_.size()); }
   bool needs_encoder() const;
 
-  // h: n sequences of dims().len x width, updated in place. encoder_kv: n x enc_len x width
-  // when needs_encoder(). record: optional (depth, len, width) residual stream after each
-  // layer for batch item 0 (tests compare it with the original's).
-  void forward(float* h, int n, const float* encoder_kv, ThreadPool& pool, Progress& progress,
-               float* record = nullptr) const;
+  // Called during a forward with each layer's projected q|k|v rows (len x 3s, row stride
+  // 3s) of batch item b, so a decode session can fill its caches in the same pass.
+  using KVCapture = std::function<void(int layer, int b, const float* qkv, int len)>;
+
+  // h: n sequences of `len` (<= dims().len; a prefix for prefill) x width, updated in place.
+  // encoder_kv: n x enc_len x width when needs_encoder(). record: optional (depth, len, width)
+  // residual stream after each layer for batch item 0 (tests compare it with the original's).
+  void forward(float* h, int n, int len, const float* encoder_kv, ThreadPool& pool,
+               Progress& progress, float* record = nullptr, const KVCapture& capture = nullptr) const;
+  const TransformerLayer& layer(int i) const { return layers_[i]; }
   double flops(int n) const;
 
  private:

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../model/conditioning.h"
+#include "../model/decode_session.h"
 #include "../model/prior.h"
 #include "async_job.h"
 #include "js_error.h"
@@ -112,6 +113,8 @@ std::shared_ptr<std::vector<float>> copy_or_null(const float* p, size_t n) {
 }
 
 Napi::Float32Array adopt(Napi::Env env, std::vector<float>&& v) {
+  // An external buffer over no memory would come out detached: empty results are plain.
+  if (v.empty()) return Napi::Float32Array::New(env, 0);
   auto* holder = new std::vector<float>(std::move(v));
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, holder->data(), holder->size() * sizeof(float),
                                                 [](Napi::Env, void*, std::vector<float>* h) { delete h; }, holder);
@@ -126,6 +129,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
                         InstanceMethod("encodeLyrics", &PriorBinding::EncodeLyrics),
                         InstanceMethod("labels", &PriorBinding::Labels),
                         InstanceMethod("condition", &PriorBinding::Condition),
+                        InstanceMethod("sample", &PriorBinding::Sample),
                         InstanceMethod("dispose", &PriorBinding::Dispose)});
   }
 
@@ -296,6 +300,74 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
             return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
           },
           info[3], info[4]);
+    });
+  }
+
+  // sample(opts, onProgress?, abort?) -> Promise<{tokens, logits?, prefixLogits?}>
+  // opts: {tokens (n x len, positions < prefix read), n, prefix, end, yCond, xCond?, xCondLen?,
+  //        encoderKv?, temperature, topK, topP, seed, stream, sampleOffset, forced?,
+  //        recordLogits?, recordPrefixLogits?}
+  Napi::Value Sample(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      const Autoregressive& m = *st->prior;
+      Napi::Object o = info[0].As<Napi::Object>();
+      const int n = get_int(o, "n"), L = m.len(), w = m.width();
+      const int prefix = get_int_or(o, "prefix", 0), end = get_int_or(o, "end", L);
+      require(n > 0 && 0 <= prefix && prefix <= end && end <= L, "ERR_INVALID_ARGUMENT",
+              "need 0 <= prefix <= end <= " + std::to_string(L));
+      Napi::Int32Array tok = o.Get("tokens").As<Napi::Int32Array>();
+      require(tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "tokens must be n x context");
+      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+      const int xlen = get_int_or(o, "xCondLen", L);
+      auto y_cond = copy_or_null(optional_f32(o.Get("yCond"), size_t(n) * w, "yCond"), size_t(n) * w);
+      auto x_cond = copy_or_null(optional_f32(o.Get("xCond"), size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
+      const int enc = m.transformer().dims().enc_len;
+      auto enc_kv = copy_or_null(optional_f32(o.Get("encoderKv"), size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+      std::shared_ptr<std::vector<int32_t>> forced;
+      if (o.Get("forced").IsTypedArray()) {
+        Napi::Int32Array f = o.Get("forced").As<Napi::Int32Array>();
+        require(f.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "forced must be n x context");
+        forced = std::make_shared<std::vector<int32_t>>(f.Data(), f.Data() + f.ElementLength());
+      }
+      SampleRequest req;
+      req.start = prefix;
+      req.end = end;
+      req.params.temperature = float(get_number_or(o, "temperature", 1.0));
+      req.params.top_k = get_int_or(o, "topK", 0);
+      req.params.top_p = float(get_number_or(o, "topP", 0.0));
+      req.seed = uint64_t(get_number_or(o, "seed", 0));
+      req.stream = uint32_t(get_number_or(o, "stream", 0));
+      req.sample_offset = uint32_t(get_number_or(o, "sampleOffset", 0));
+      const bool rec = get_bool_or(o, "recordLogits", false), rec_prefix = get_bool_or(o, "recordPrefixLogits", false);
+      return start_async_job(
+          info.Env(),
+          [st, tokens, y_cond, x_cond, xlen, enc_kv, forced, req, n, prefix, end, rec, rec_prefix](Progress& progress) mutable -> Finisher {
+            const Autoregressive& m = *st->prior;
+            const int bins = m.bins();
+            DecodeSession session(m, n, y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr, xlen,
+                                  enc_kv ? enc_kv->data() : nullptr, ThreadPool::global());
+            auto prefix_logits = std::make_shared<std::vector<float>>(rec_prefix ? size_t(n) * prefix * bins : 0);
+            if (prefix > 0) {
+              Progress quiet;
+              quiet.cancelled = progress.cancelled;
+              session.prefill(tokens->data(), prefix, rec_prefix ? prefix_logits->data() : nullptr, ThreadPool::global(), quiet);
+            }
+            auto logits = std::make_shared<std::vector<float>>(rec ? size_t(n) * (end - prefix) * bins : 0);
+            req.forced = forced ? forced->data() : nullptr;
+            req.record_logits = rec ? logits->data() : nullptr;
+            sample_window(session, m, tokens->data(), req, ThreadPool::global(), progress);
+            return [tokens, logits, prefix_logits, rec, rec_prefix](Napi::Env env) -> Napi::Value {
+              Napi::Object out = Napi::Object::New(env);
+              Napi::Int32Array t = Napi::Int32Array::New(env, tokens->size());
+              std::copy(tokens->begin(), tokens->end(), t.Data());
+              out.Set("tokens", t);
+              if (rec) out.Set("logits", adopt(env, std::move(*logits)));
+              if (rec_prefix) out.Set("prefixLogits", adopt(env, std::move(*prefix_logits)));
+              return out;
+            };
+          },
+          info[1], info[2]);
     });
   }
 

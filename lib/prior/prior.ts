@@ -42,6 +42,40 @@ export interface ForwardInput {
   signal?: AbortSignal;
 }
 
+export interface SampleInput {
+  n: number;
+  /** n x len tokens; positions before `prefix` are the known prefix (primed / continued). */
+  tokens: Int32Array;
+  /** Known tokens at the start of the window: prefilled in one block-sparse pass. */
+  prefix?: number;
+  /** Sample positions [prefix, end) (default: to the end of the window). */
+  end?: number;
+  yCond: Float32Array;
+  xCond?: Float32Array;
+  encoderKv?: Float32Array;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Philox key; the random number of sample b at position t depends only on (seed, stream, b + sampleOffset, t). */
+  seed?: number;
+  stream?: number;
+  sampleOffset?: number;
+  /** Teacher forcing: take these tokens instead of drawing them (tests, scoring). */
+  forced?: Int32Array;
+  /** Return each step's logits (n x (end - prefix) x bins), before temperature. */
+  recordLogits?: boolean;
+  /** Return the prefill's logits (n x prefix x bins). */
+  recordPrefixLogits?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (token: number, tokens: number) => void;
+}
+
+export interface SampleOutput {
+  tokens: Int32Array;
+  logits?: Float32Array;
+  prefixLogits?: Float32Array;
+}
+
 export interface ForwardOutput {
   /** n x len x bins, position t predicting token t. */
   logits: Float32Array;
@@ -63,6 +97,7 @@ interface NativePrior {
   ): Promise<ForwardOutput>;
   encodeLyrics(tokens: Int32Array, n: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   labels(y: Int32Array, n: number): { yCond: Float32Array; xCond: Float32Array | null };
+  sample(opts: Record<string, unknown>, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<SampleOutput>;
   condition(z: Int32Array, n: number, t: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   dispose(): void;
 }
@@ -111,6 +146,17 @@ export class Prior {
     return this.#run(x.signal, (flag) =>
       this.#handle().forward(x.tokens, x.n, x.yCond, x.xCond ?? null, xCondLen, x.encoderKv ?? null, x.record === true, undefined, flag),
     );
+  }
+
+  /**
+   * Samples one window with the KV-cached decoder: prefill the known prefix in one pass,
+   * then one native call draws every remaining token (progress per token, abortable).
+   */
+  async sample(x: SampleInput): Promise<SampleOutput> {
+    const w = this.structure.prior.width, L = this.structure.prior.len;
+    const { signal, onProgress, xCond, ...rest } = x;
+    const opts = { ...rest, xCond, xCondLen: xCond ? xCond.length / (x.n * w) : L };
+    return this.#run(signal, (flag) => this.#handle().sample(opts, onProgress, flag));
   }
 
   /** 5b_lyrics: encoder_kv (n x n_tokens x width) of n rows of lyric tokens. */

@@ -1,0 +1,66 @@
+#include "sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+#include "../core/error.h"
+
+namespace jb {
+
+void filtered_probs(const float* logits, int bins, const SamplingParams& p, std::vector<double>& probs) {
+  require(p.temperature > 0.0f, "ERR_INVALID_ARGUMENT", "temperature must be > 0");
+  require(p.top_k == 0 || p.top_p == 0.0f, "ERR_INVALID_ARGUMENT", "top_k and top_p cannot both be set (as in the original)");
+  std::vector<float> x(bins);
+  for (int i = 0; i < bins; ++i) x[i] = logits[i] / p.temperature;
+  std::vector<bool> keep(bins, true);
+  const int k = std::min(p.top_k, bins);
+  if (k > 0) {
+    // Remove every logit below the k-th largest (ties with it stay, as torch.topk + <).
+    std::vector<float> sorted(x);
+    std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
+    const float kth = sorted[k - 1];
+    for (int i = 0; i < bins; ++i) keep[i] = !(x[i] < kth);
+  }
+  if (p.top_p > 0.0f) {
+    // Sort descending, softmax, cumulative sum; drop tokens past top_p, but always keep
+    // the first token that crosses it (the mask is shifted right by one).
+    std::vector<int> order(bins);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return x[a] > x[b]; });
+    const double mx = x[order[0]];
+    double z = 0;
+    for (int i = 0; i < bins; ++i) z += std::exp(double(x[i]) - mx);
+    double cum = 0;
+    bool remove_next = false;
+    for (int r = 0; r < bins; ++r) {
+      const int i = order[r];
+      if (remove_next) keep[i] = false;
+      cum += std::exp(double(x[i]) - mx) / z;
+      remove_next = cum > p.top_p;
+    }
+  }
+  double mx = -INFINITY;
+  for (int i = 0; i < bins; ++i)
+    if (keep[i]) mx = std::max(mx, double(x[i]));
+  probs.assign(bins, 0.0);
+  double sum = 0;
+  for (int i = 0; i < bins; ++i)
+    if (keep[i]) sum += (probs[i] = std::exp(double(x[i]) - mx));
+  for (double& v : probs) v /= sum;
+}
+
+int32_t draw_token(const std::vector<double>& probs, double u) {
+  double cum = 0;
+  int32_t last = 0;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    if (probs[i] <= 0) continue;
+    last = int32_t(i);
+    cum += probs[i];
+    if (u < cum) return int32_t(i);
+  }
+  return last;  // u within rounding of 1: the last token with mass
+}
+
+}  // namespace jb

@@ -1,0 +1,186 @@
+#include "decode_session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "../core/philox.h"
+#include "../cpu/attention.h"
+
+namespace jb {
+
+namespace {
+
+// One query against a contiguous run of cached keys/values, per head (same arithmetic as
+// attention_forward).
+void attend_one(const float* q, const LayerKVCache::Run& run, int state, int heads, float* out) {
+  const int dh = state / heads;
+  if (run.zero_output || run.count == 0) {
+    std::fill(out, out + state, 0.0f);
+    return;
+  }
+  const double sc = 1.0 / std::sqrt(std::sqrt(double(dh)));
+  const float scale = float(sc * sc);
+  std::vector<float> w(run.count);
+  for (int h = 0; h < heads; ++h) {
+    const float* qh = q + h * dh;
+    float mx = -INFINITY;
+    for (int j = 0; j < run.count; ++j) {
+      const float* kj = run.k + size_t(j) * state + h * dh;
+      float dot = 0.0f;
+      for (int d = 0; d < dh; ++d) dot += qh[d] * kj[d];
+      w[j] = dot * scale;
+      mx = std::max(mx, w[j]);
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < run.count; ++j) sum += (w[j] = std::exp(w[j] - mx));
+    const float inv = 1.0f / sum;
+    float* oh = out + h * dh;
+    std::fill(oh, oh + dh, 0.0f);
+    for (int j = 0; j < run.count; ++j) {
+      const float* vj = run.v + size_t(j) * state + h * dh;
+      const float p = w[j] * inv;
+      for (int d = 0; d < dh; ++d) oh[d] += p * vj[d];
+    }
+  }
+}
+
+}  // namespace
+
+DecodeSession::DecodeSession(const Autoregressive& model, int n, const float* y_cond, const float* x_cond,
+                             int x_cond_len, const float* encoder_kv, ThreadPool& pool)
+    : m_(model), n_(n), x_cond_len_(x_cond ? x_cond_len : 0) {
+  const Transformer& t = m_.transformer();
+  const TransformerDims& d = t.dims();
+  const int w = d.width, s = d.state, L = d.len;
+  require(n > 0, "ERR_INVALID_ARGUMENT", "a decode session needs at least one sample");
+  require(y_cond != nullptr || m_.parts().start_token != nullptr, "ERR_INVALID_ARGUMENT",
+          "this model is conditioned on labels: y_cond is required");
+  require(!t.needs_encoder() || encoder_kv != nullptr, "ERR_INVALID_ARGUMENT",
+          "this model attends to the lyric encoder: encoder_kv is required");
+  require(x_cond == nullptr || x_cond_len == L || x_cond_len == 1, "ERR_INVALID_ARGUMENT",
+          "x_cond must cover every position or be broadcast");
+  if (y_cond) y_cond_.assign(y_cond, y_cond + size_t(n) * w);
+  if (x_cond) x_cond_.assign(x_cond, x_cond + size_t(n) * x_cond_len * w);
+  if (t.needs_encoder()) encoder_kv_.assign(encoder_kv, encoder_kv + size_t(n) * d.enc_len * w);
+  for (int li = 0; li < t.depth(); ++li) {
+    const TransformerLayer& l = t.layer(li);
+    caches_.emplace_back(l.attn_func, n, s, L, L / d.blocks, d.prime_len, d.enc_len);
+    if (l.attn_func == 6) {
+      // The encoder's keys/values are projected once per window.
+      std::vector<float> kv(size_t(d.enc_len) * 2 * s);
+      for (int b = 0; b < n; ++b) {
+        matmul(encoder_kv + size_t(b) * d.enc_len * w, d.enc_len, w, l.c_enc_kv.w, l.c_enc_kv.b, kv.data(), 2 * s, false, pool);
+        for (int j = 0; j < d.enc_len; ++j) {
+          std::copy(kv.data() + size_t(j) * 2 * s, kv.data() + size_t(j) * 2 * s + s, caches_.back().enc_k(b) + size_t(j) * s);
+          std::copy(kv.data() + size_t(j) * 2 * s + s, kv.data() + size_t(j + 1) * 2 * s, caches_.back().enc_v(b) + size_t(j) * s);
+        }
+      }
+    }
+  }
+  h_.reset(size_t(n) * w, "decode state");
+  x_.reset(size_t(n) * w, "decode state");
+  qkv_.reset(size_t(n) * 3 * s, "decode state");
+  att_.reset(size_t(n) * s, "decode state");
+  a_.reset(size_t(n) * w, "decode state");
+  mid_.reset(size_t(n) * d.mlp, "decode state");
+}
+
+size_t DecodeSession::cache_bytes() const {
+  size_t b = 0;
+  for (const auto& c : caches_) b += c.bytes();
+  return b;
+}
+
+void DecodeSession::prefill(const int32_t* tokens, int len, float* logits, ThreadPool& pool, Progress& progress) {
+  require(pos_ == 0, "ERR_INVALID_ARGUMENT", "prefill must come first in a session");
+  const int s = m_.transformer().dims().state;
+  m_.forward_prefix(tokens, n_, len, y_cond_.empty() ? nullptr : y_cond_.data(),
+                    x_cond_.empty() ? nullptr : x_cond_.data(), x_cond_len_,
+                    encoder_kv_.empty() ? nullptr : encoder_kv_.data(), logits, pool, progress,
+                    nullptr, nullptr, [&](int layer, int b, const float* qkv, int rows) {
+                      LayerKVCache& c = caches_[layer];
+                      for (int p = 0; p < rows; ++p)
+                        c.put(b, p, qkv + size_t(p) * 3 * s + s, qkv + size_t(p) * 3 * s + 2 * s);
+                    });
+  pos_ = len;
+}
+
+void DecodeSession::step(const int32_t* prev, float* logits, ThreadPool& pool) {
+  const Transformer& t = m_.transformer();
+  const TransformerDims& d = t.dims();
+  const int w = d.width, s = d.state, n = n_;
+  require(pos_ < d.len, "ERR_INVALID_ARGUMENT", "the window is full");
+  for (int b = 0; b < n; ++b) {
+    if (pos_ > 0)
+      require(prev[b] >= 0 && prev[b] < m_.bins(), "ERR_CODES", "token " + std::to_string(prev[b]) + " is out of range");
+    m_.embed(pos_, pos_ > 0 ? prev[b] : 0, y_cond_.empty() ? nullptr : y_cond_.data() + size_t(b) * w,
+             x_cond_.empty() ? nullptr : x_cond_.data() + size_t(b) * x_cond_len_ * w, x_cond_len_,
+             h_.data() + size_t(b) * w);
+  }
+  for (int li = 0; li < t.depth(); ++li) {
+    const TransformerLayer& l = t.layer(li);
+    LayerKVCache& cache = caches_[li];
+    layer_norm(h_.data(), n, w, l.ln_0, x_.data());
+    const bool enc = l.attn_func == 6;
+    const int ld = enc ? s : 3 * s;
+    matmul(x_.data(), n, w, l.c_attn.w, l.c_attn.b, qkv_.data(), ld, false, pool);
+    for (int b = 0; b < n; ++b) {
+      const float* q = qkv_.data() + size_t(b) * ld;
+      if (!enc) cache.put(b, pos_, q + s, q + 2 * s);
+      attend_one(q, cache.keys_for(b, pos_), s, d.heads, att_.data() + size_t(b) * s);
+    }
+    matmul(att_.data(), n, s, l.c_proj.w, l.c_proj.b, a_.data(), w, false, pool);
+    for (size_t i = 0; i < size_t(n) * w; ++i) x_[i] = h_[i] + a_[i];
+    layer_norm(x_.data(), n, w, l.ln_1, x_.data());
+    matmul(x_.data(), n, w, l.mlp_fc.w, l.mlp_fc.b, mid_.data(), d.mlp, false, pool);
+    for (size_t i = 0; i < size_t(n) * d.mlp; ++i) {
+      const float v = mid_[i];
+      mid_[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));
+    }
+    matmul(mid_.data(), n, d.mlp, l.mlp_proj.w, l.mlp_proj.b, x_.data(), w, false, pool);
+    if (d.res_scale == 1.0f) {
+      for (size_t i = 0; i < size_t(n) * w; ++i) h_[i] = (h_[i] + a_[i]) + x_[i];
+    } else {
+      for (size_t i = 0; i < size_t(n) * w; ++i) h_[i] = h_[i] + d.res_scale * (a_[i] + x_[i]);
+    }
+  }
+  if (m_.parts().add_cond_after && !x_cond_.empty()) {
+    for (int b = 0; b < n; ++b) {
+      const float* xc = x_cond_.data() + (size_t(b) * x_cond_len_ + (x_cond_len_ == 1 ? 0 : pos_)) * w;
+      for (int i = 0; i < w; ++i) h_[size_t(b) * w + i] += xc[i];
+    }
+  }
+  matmul(h_.data(), n, w, m_.parts().x_out, nullptr, logits, m_.bins(), false, pool);
+  ++pos_;
+}
+
+void sample_window(DecodeSession& s, const Autoregressive& m, int32_t* tokens, const SampleRequest& r,
+                   ThreadPool& pool, Progress& progress) {
+  const int n = s.samples(), L = m.len(), bins = m.bins();
+  require(0 <= r.start && r.start <= r.end && r.end <= L, "ERR_INVALID_ARGUMENT", "bad sampling range");
+  require(s.position() == r.start, "ERR_INVALID_ARGUMENT",
+          "session is at position " + std::to_string(s.position()) + ", sampling starts at " + std::to_string(r.start));
+  std::vector<float> logits(size_t(n) * bins);
+  std::vector<int32_t> prev(n, 0);
+  std::vector<double> probs;
+  progress.total = r.end - r.start;
+  for (int t = r.start; t < r.end; ++t) {
+    for (int b = 0; b < n; ++b) prev[b] = t > 0 ? tokens[size_t(b) * L + t - 1] : 0;
+    s.step(prev.data(), logits.data(), pool);
+    for (int b = 0; b < n; ++b) {
+      const float* lb = logits.data() + size_t(b) * bins;
+      if (r.record_logits) std::copy(lb, lb + bins, r.record_logits + (size_t(b) * (r.end - r.start) + (t - r.start)) * bins);
+      if (r.forced) {
+        tokens[size_t(b) * L + t] = r.forced[size_t(b) * L + t];
+        continue;
+      }
+      filtered_probs(lb, bins, r.params, probs);
+      const double u = Philox4x32::uniform(r.seed, r.stream, uint32_t(b) + r.sample_offset, uint32_t(t), 0x6a6b7878u);
+      tokens[size_t(b) * L + t] = draw_token(probs, u);
+    }
+    progress.step(1);
+  }
+}
+
+}  // namespace jb
