@@ -4,6 +4,8 @@
 export { JukeboxError, isJukeboxError, type JukeboxErrorCode } from './errors.js';
 export { loadVQVAE, VQVAE, type LoadVQVAEOptions, type EncodeOptions, type RunOptions, type Progress, type BatchCodes } from './vqvae/vqvae.js';
 export type { VQVAEHparams } from './vqvae/hparams.js';
+export { loadJukebox, Jukebox, type GenerateOptions, type GenerateResult, type GenerateProgress, type LoadJukeboxOptions } from './generate/generate.js';
+export { loadPrior, Prior, type LoadPriorOptions } from './prior/prior.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert.js';
 export { modelInfo, type ModelInfo } from './info.js';
 export { preset, PRESET_NAMES, type PresetName, type Hparams } from './hparams/presets.js';

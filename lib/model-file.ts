@@ -29,6 +29,8 @@ export const META = {
   vqvaeHparams: 'jukebox.vqvae_hparams',
   preset: 'jukebox.preset',
   source: 'jukebox.source',
+  /** Artist/genre vocabulary of a prior (lib/labels/vocab.ts Vocabulary as JSON). */
+  vocab: 'jukebox.vocab',
 } as const;
 export const FORMAT_TAG = 'jukebox-node/1';
 

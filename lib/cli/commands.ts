@@ -8,6 +8,7 @@ import { convertCheckpoint } from '../convert.js';
 import { JukeboxError } from '../errors.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
 import { loadVQVAE } from '../vqvae/vqvae.js';
+import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
 import { progressBar } from './progress.js';
 
 export type Log = (line: string) => void;
@@ -133,5 +134,86 @@ export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {
     log(`wrote ${a.output}: ${r.kind}, ${r.tensors} tensors, ${(r.bytes / 1e6).toFixed(1)} MB${r.preset ? `, preset ${r.preset}` : ''}`);
   } finally {
     bar.stop();
+  }
+}
+
+export interface GenerateArgs {
+  vqvae?: string;
+  priors: (string | undefined)[];
+  output: string;
+  seconds: number;
+  totalSeconds?: number;
+  samples: number;
+  artist?: string;
+  genre?: string;
+  lyrics?: string;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed?: number;
+  levels?: number[];
+  prompt?: string;
+  promptSeconds?: number;
+  resume: boolean;
+  allowUnknown: boolean;
+  format: 's16' | 'f32';
+}
+
+export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortSignal): Promise<void> {
+  if (!a.vqvae || a.priors.every((p) => !p)) {
+    throw new JukeboxError(
+      'ERR_INVALID_ARGUMENT',
+      'no model given: pass --vqvae and the priors (--top, --upsampler-1, --upsampler-0), converted with "jukebox convert"',
+    );
+  }
+  const jb = await loadJukebox({ vqvae: a.vqvae, priors: a.priors });
+  try {
+    let prompt: Float32Array | undefined;
+    if (a.prompt) {
+      const audio = await loadAudio(a.prompt, { sampleRate: jb.sampleRate });
+      prompt = a.promptSeconds ? audio.samples.subarray(0, Math.round(a.promptSeconds * jb.sampleRate)) : audio.samples;
+    }
+    const bar = progressBar('generate');
+    let last: GenerateProgress | undefined;
+    const result = await jb
+      .generate({
+        artist: a.artist,
+        genre: a.genre,
+        lyrics: a.lyrics,
+        seconds: a.seconds,
+        totalSeconds: a.totalSeconds,
+        samples: a.samples,
+        temperature: a.temperature,
+        topK: a.topK,
+        topP: a.topP,
+        seed: a.seed,
+        levels: a.levels,
+        prompt,
+        allowUnknownLabels: a.allowUnknown,
+        outputDir: a.output,
+        resume: a.resume,
+        signal,
+        onProgress: (p) => {
+          if (!last || last.level !== p.level || last.phase !== p.phase) {
+            bar.stop();
+            log(p.phase === 'sample' ? `level ${p.level}: sampling ${p.windows} window(s)` : `level ${p.level}: decoding`);
+          }
+          last = p;
+          bar.update((p.window + p.token / Math.max(1, p.tokens)) / Math.max(1, p.windows));
+        },
+      })
+      .finally(() => bar.stop());
+    const paths: string[] = [];
+    for (const level of result.levels) {
+      const audio = result.levelAudio[level]!;
+      for (let i = 0; i < audio.length; i++) {
+        const path = join(a.output, level === result.levels.at(-1) ? `sample_${i}.wav` : `level_${level}_sample_${i}.wav`);
+        await writeAudio(path, audio[i], result.sampleRate, a.format);
+        paths.push(path);
+      }
+    }
+    log(`wrote ${paths.length} WAV file(s) and the codes of every level to ${a.output} (seed ${result.seed})`);
+  } finally {
+    jb.dispose();
   }
 }

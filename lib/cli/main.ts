@@ -8,7 +8,7 @@ import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
-import { convertCommand, decodeCommand, encodeCommand } from './commands.js';
+import { convertCommand, decodeCommand, encodeCommand, generateCommand } from './commands.js';
 import { join } from 'node:path';
 
 function intArg(name: string) {
@@ -65,6 +65,67 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--vqvae <file>', 'for priors: the converted VQ-VAE the prior was trained with')
     .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string }) => {
       await convertCommand({ input, ...o }, log);
+    });
+
+  program
+    .command('generate')
+    .description('generate music top-down: sample the top level, upsample, decode to WAV (codes saved after every window; --resume continues)')
+    .option('--vqvae <file>', 'the VQ-VAE (.safetensors)')
+    .option('--top <file>', 'top-level prior (.safetensors)')
+    .option('--upsampler-1 <file>', 'level-1 upsampler (.safetensors)')
+    .option('--upsampler-0 <file>', 'level-0 upsampler (.safetensors)')
+    .requiredOption('-o, --output <dir>', 'output folder')
+    .option('--seconds <s>', 'seconds to generate', Number, 10)
+    .option('--total-seconds <s>', 'length of the whole song the timing labels describe (default: --seconds)', Number)
+    .option('--samples <n>', 'number of samples', intArg('--samples'), 1)
+    .option('--artist <name>', 'artist name or numeric id')
+    .option('--genre <name>', 'genre name or numeric id')
+    .option('--lyrics <text>', 'lyrics (lyric models)')
+    .option('--lyrics-file <file>', 'read the lyrics from a text file')
+    .option('--temperature <t>', 'sampling temperature', Number, 0.99)
+    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', intArg('--top-k'), 0)
+    .option('--top-p <p>', 'nucleus sampling threshold (0: off)', Number, 0)
+    .option('--seed <n>', 'random seed (same seed and inputs, same codes)', intArg('--seed'))
+    .option('--levels <list>', 'levels to sample, e.g. 2 for the top only (default: all given)', levelsArg)
+    .option('--prompt <audio>', 'continue from this audio (primed mode)')
+    .option('--prompt-seconds <s>', 'use only the first seconds of the prompt', Number)
+    .option('--resume', 'continue an interrupted run from the codes in --output')
+    .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
+    .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
+    .action(async (o: Record<string, unknown>) => {
+      const lyrics = o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined);
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once('SIGINT', stop);
+      try {
+        await generateCommand(
+          {
+            vqvae: o.vqvae as string | undefined,
+            priors: [o.upsampler0 as string | undefined, o.upsampler1 as string | undefined, o.top as string | undefined],
+            output: o.output as string,
+            seconds: o.seconds as number,
+            totalSeconds: o.totalSeconds as number | undefined,
+            samples: o.samples as number,
+            artist: o.artist as string | undefined,
+            genre: o.genre as string | undefined,
+            lyrics,
+            temperature: o.temperature as number,
+            topK: o.topK as number,
+            topP: o.topP as number,
+            seed: o.seed as number | undefined,
+            levels: o.levels as number[] | undefined,
+            prompt: o.prompt as string | undefined,
+            promptSeconds: o.promptSeconds as number | undefined,
+            resume: o.resume === true,
+            allowUnknown: o.allowUnknown === true,
+            format: o.format as 's16' | 'f32',
+          },
+          log,
+          ac.signal,
+        );
+      } finally {
+        process.removeListener('SIGINT', stop);
+      }
     });
 
   program

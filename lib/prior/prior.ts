@@ -127,12 +127,15 @@ export class Prior {
   readonly path: string;
   readonly structure: PriorStructure;
   readonly rawHparams: Hparams;
+  /** Safetensors metadata of a converted file ({} for .pth.tar). */
+  readonly metadata: Record<string, string>;
   #native: NativePrior | undefined;
   #inflight = new Set<NativeAbortFlag>();
 
   /** @internal use loadPrior */
-  constructor(path: string, raw: Hparams, structure: PriorStructure, handle: NativePrior) {
+  constructor(path: string, raw: Hparams, structure: PriorStructure, handle: NativePrior, metadata: Record<string, string> = {}) {
     this.path = path;
+    this.metadata = metadata;
     this.rawHparams = raw;
     this.structure = structure;
     this.#native = handle;
@@ -230,5 +233,5 @@ export async function loadPrior(path: string, opts: LoadPriorOptions = {}): Prom
   } catch (e) {
     throw toJukeboxError(e, path);
   }
-  return new Prior(path, raw, structure, handle);
+  return new Prior(path, raw, structure, handle, file.metadata);
 }

@@ -1,0 +1,231 @@
+/**
+ * loadJukebox + generate(): top-down hierarchical sampling (jukebox/sample.py; reference
+ * §d): the top prior samples its level in windows, each upsampler samples the level below
+ * conditioned on the level above, and the VQ-VAE decodes each sampled level to audio.
+ * Codes of every finished window are saved to the output folder, and `resume` continues
+ * from them with the same result as an uninterrupted run with the same seed.
+ */
+import { mkdirSync } from 'node:fs';
+import { JukeboxError } from '../errors.js';
+import { loadPrior, type Prior } from '../prior/prior.js';
+import { loadVQVAE, type VQVAE } from '../vqvae/vqvae.js';
+import { DEFAULT_HOP_FRACTIONS } from './schedule.js';
+import { sampleLevel, type WindowLabels } from './sample-level.js';
+import { labelerFor, type Labeler } from './labeler.js';
+import { readRunState, writeLevelCodes, writeRunState, type RunState } from './run-files.js';
+
+export interface LoadJukeboxOptions {
+  /** The VQ-VAE (.safetensors from "jukebox convert"). */
+  vqvae: string;
+  /** One prior per level, bottom (level 0) first; undefined for levels you will not sample. */
+  priors: (string | undefined)[];
+}
+
+export interface GenerateProgress {
+  phase: 'sample' | 'decode';
+  level: number;
+  window: number;
+  windows: number;
+  token: number;
+  tokens: number;
+  /** Estimated seconds left for the current level. */
+  etaSeconds: number;
+}
+
+export interface GenerateOptions {
+  artist?: string | number;
+  genre?: string | number | (string | number)[];
+  lyrics?: string;
+  /** Length to generate. */
+  seconds: number;
+  /** Length of the whole song the labels describe (default: seconds). */
+  totalSeconds?: number;
+  samples?: number;
+  /** One value, or one per level (bottom first). Default 0.99 like the original. */
+  temperature?: number | number[];
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Mono audio at the model's rate to continue from (primed mode); encoded at every level. */
+  prompt?: Float32Array;
+  /** Levels to sample, e.g. [2] for the top only (default: every level with a prior). */
+  levels?: number[];
+  /** Window hop as a fraction of n_ctx, per level (default 0.5, 0.5, 0.125). */
+  hopFractions?: number[];
+  /** Unknown artists/genres map to 0 (as the original) instead of failing. */
+  allowUnknownLabels?: boolean;
+  /** Folder for codes (after every window), audio and run settings. */
+  outputDir?: string;
+  /** Continue from the codes in outputDir. */
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: GenerateProgress) => void;
+}
+
+export interface GenerateResult {
+  /** codes[level][sample] for every level that has codes. */
+  codes: (Int32Array[] | undefined)[];
+  /** Audio of the lowest sampled level, one Float32Array per sample. */
+  audio: Float32Array[];
+  /** Audio decoded from each sampled level (index = level). */
+  levelAudio: (Float32Array[] | undefined)[];
+  sampleRate: number;
+  /** Samples of audio generated (a multiple of the top level's hop length). */
+  sampleLength: number;
+  levels: number[];
+  seed: number;
+}
+
+export class Jukebox {
+  readonly vqvae: VQVAE;
+  readonly priors: (Prior | undefined)[];
+
+  /** @internal use loadJukebox */
+  constructor(vqvae: VQVAE, priors: (Prior | undefined)[]) {
+    this.vqvae = vqvae;
+    this.priors = priors;
+  }
+
+  get sampleRate(): number {
+    return this.vqvae.sampleRate;
+  }
+
+  dispose(): void {
+    this.vqvae.dispose();
+    for (const p of this.priors) p?.dispose();
+  }
+
+  async generate(o: GenerateOptions): Promise<GenerateResult> {
+    const vq = this.vqvae;
+    const L = vq.levels;
+    const n = o.samples ?? 1;
+    if (!Number.isInteger(n) || n < 1) throw new JukeboxError('ERR_INVALID_ARGUMENT', `samples must be a positive integer, got ${o.samples}`);
+    if (!(o.seconds > 0)) throw new JukeboxError('ERR_INVALID_ARGUMENT', `seconds must be > 0, got ${o.seconds}`);
+    const levels = [...(o.levels ?? this.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0))].sort((a, b) => b - a);
+    if (levels.length === 0) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'no levels to sample: load at least one prior');
+    for (const l of levels) {
+      if (!this.priors[l]) throw new JukeboxError('ERR_INVALID_ARGUMENT', `level ${l} has no prior loaded`);
+    }
+    const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const topHop = vq.hopLengths[L - 1];
+    const sampleLength = Math.floor((o.seconds * vq.sampleRate) / topHop) * topHop;
+    if (sampleLength <= 0) throw new JukeboxError('ERR_INVALID_ARGUMENT', `seconds ${o.seconds} is shorter than one top-level code`);
+    const totalLength = Math.round((o.totalSeconds ?? o.seconds) * vq.sampleRate);
+    if (totalLength < sampleLength) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'totalSeconds must be at least seconds');
+
+    const state: RunState = {
+      version: 1,
+      seed,
+      samples: n,
+      sampleLength,
+      totalLength,
+      artist: o.artist ?? null,
+      genre: o.genre ?? null,
+      lyrics: o.lyrics ?? null,
+      temperature: o.temperature ?? 0.99,
+      topK: o.topK ?? 0,
+      topP: o.topP ?? 0,
+      levels,
+      hopFractions: o.hopFractions ?? DEFAULT_HOP_FRACTIONS.slice(0, L),
+      primed: o.prompt ? o.prompt.length : 0,
+    };
+
+    // Codes per level: from a resumed run, the encoded prompt, or empty.
+    let codes: (Int32Array[] | undefined)[] = Array.from({ length: L }, () => undefined);
+    if (o.outputDir) mkdirSync(o.outputDir, { recursive: true });
+    if (o.resume) {
+      if (!o.outputDir) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'resume needs outputDir');
+      codes = readRunState(o.outputDir, state, L);
+    } else if (o.prompt) {
+      const promptLength = Math.floor(o.prompt.length / topHop) * topHop;
+      if (promptLength === 0) throw new JukeboxError('ERR_AUDIO_FORMAT', 'the prompt is shorter than one top-level code');
+      if (promptLength >= sampleLength) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'the prompt must be shorter than the requested length');
+      const enc = await vq.encode(o.prompt.subarray(0, promptLength), { signal: o.signal });
+      codes = enc.map((perClip) => Array.from({ length: n }, () => perClip[0].slice()));
+    }
+    if (o.outputDir) writeRunState(o.outputDir, state);
+
+    for (const level of levels) {
+      const prior = this.priors[level]!;
+      const s = prior.structure;
+      if (s.level !== level) throw new JukeboxError('ERR_MODEL_KIND', `${prior.path} is a level-${s.level} prior, loaded as level ${level}`);
+      const total = sampleLength / s.rawToTokens;
+      const labeler = labelerFor(prior, { allowUnknown: o.allowUnknownLabels === true });
+      const base = labeler.baseRows(n, { artist: o.artist, genre: o.genre, lyrics: o.lyrics, totalLength });
+      const started = Date.now();
+      let doneTokens = 0;
+      const levelTokens = total * n;
+      const existing = codes[level] ?? Array.from({ length: n }, () => new Int32Array(0));
+      const already = existing[0].length;
+      codes[level] = await sampleLevel(
+        {
+          prior,
+          n,
+          total,
+          hopFraction: state.hopFractions[level] ?? 0.5,
+          labelsFor: (start): WindowLabels => labeler.windowLabels(base, start),
+          upper: s.upsampler ? codes[level + 1] : undefined,
+          temperature: Array.isArray(state.temperature) ? state.temperature[level] : state.temperature,
+          topK: state.topK,
+          topP: state.topP,
+          seed,
+          level,
+          signal: o.signal,
+          onProgress: (p) => {
+            const tokensNow = doneTokens + p.token * n;
+            const rate = (tokensNow - 0) / Math.max(1e-3, (Date.now() - started) / 1000);
+            o.onProgress?.({
+              phase: 'sample', level, window: p.window, windows: p.windows, token: p.token, tokens: p.tokens,
+              etaSeconds: rate > 0 ? Math.max(0, levelTokens - already * n - tokensNow) / rate : NaN,
+            });
+            if (p.token === p.tokens) doneTokens += p.tokens * n;
+          },
+          onWindow: o.outputDir ? (c) => writeLevelCodes(o.outputDir!, level, c) : undefined,
+        },
+        existing,
+      );
+      if (s.upsampler && !codes[level + 1]) throw new JukeboxError('ERR_CODES', `level ${level} needs the codes of level ${level + 1}`);
+    }
+
+    // Decode every sampled level, as the original does.
+    const levelAudio: (Float32Array[] | undefined)[] = Array.from({ length: L }, () => undefined);
+    for (const level of levels) {
+      o.onProgress?.({ phase: 'decode', level, window: 0, windows: 1, token: 0, tokens: 1, etaSeconds: NaN });
+      levelAudio[level] = await vq.decode(codes[level]!, level, { signal: o.signal });
+    }
+    const lowest = levels[levels.length - 1];
+    return { codes, audio: levelAudio[lowest]!, levelAudio, sampleRate: vq.sampleRate, sampleLength, levels, seed };
+  }
+}
+
+export async function loadJukebox(o: LoadJukeboxOptions): Promise<Jukebox> {
+  const vqvae = await loadVQVAE(o.vqvae);
+  const priors: (Prior | undefined)[] = [];
+  try {
+    for (let l = 0; l < vqvae.levels; l++) {
+      const path = o.priors[l];
+      const prior = path ? await loadPrior(path, { vqvae: o.vqvae }) : undefined;
+      if (prior) checkSameVQVAE(prior, vqvae);
+      priors.push(prior);
+    }
+  } catch (e) {
+    vqvae.dispose();
+    for (const p of priors) p?.dispose();
+    throw e;
+  }
+  return new Jukebox(vqvae, priors);
+}
+
+export type { Labeler };
+
+/** A prior only makes sense with the VQ-VAE it was trained against. */
+function checkSameVQVAE(prior: Prior, vq: VQVAE): void {
+  const s = prior.structure;
+  if (s.levels !== vq.levels || s.lBins !== vq.codebookSize || s.rawToTokens !== vq.hopLengths[s.level]) {
+    throw new JukeboxError(
+      'ERR_MODEL_KIND',
+      `${prior.path} was built against a VQ-VAE with ${s.levels} levels, ${s.lBins} codes and hop ${s.rawToTokens} at level ${s.level}; ` +
+        `${vq.path} has ${vq.levels} levels, ${vq.codebookSize} codes and hops ${vq.hopLengths.join('/')}`,
+    );
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A generation's output folder: run.json (the settings), codes_level_L.npz written after
+ * every window (atomically), and the decoded WAVs. Resuming reads the codes back and
+ * refuses when the settings differ, since the result would then not equal an
+ * uninterrupted run.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { JukeboxError } from '../errors.js';
+import { encodeNpz, readNpz } from '../npz.js';
+
+export interface RunState {
+  version: 1;
+  seed: number;
+  samples: number;
+  sampleLength: number;
+  totalLength: number;
+  artist: string | number | null;
+  genre: string | number | (string | number)[] | null;
+  lyrics: string | null;
+  temperature: number | number[];
+  topK: number;
+  topP: number;
+  levels: number[];
+  hopFractions: number[];
+  primed: number;
+}
+
+export function codesPath(dir: string, level: number): string {
+  return join(dir, `codes_level_${level}.npz`);
+}
+
+export function writeLevelCodes(dir: string, level: number, codes: Int32Array[]): void {
+  const t = codes[0].length;
+  const data = new Int32Array(codes.length * t);
+  codes.forEach((c, b) => data.set(c, b * t));
+  const path = codesPath(dir, level);
+  writeFileSync(`${path}.tmp`, encodeNpz({ [`level_${level}`]: { dtype: 'int32', shape: [codes.length, t], data } }));
+  renameSync(`${path}.tmp`, path); // a crash mid-write never leaves half a file
+}
+
+export function writeRunState(dir: string, s: RunState): void {
+  writeFileSync(join(dir, 'run.json'), JSON.stringify(s, null, 2) + '\n');
+}
+
+/** Checks the folder's run.json against this run and loads each level's saved codes. */
+export function readRunState(dir: string, s: RunState, levels: number): (Int32Array[] | undefined)[] {
+  const path = join(dir, 'run.json');
+  if (!existsSync(path)) throw new JukeboxError('ERR_IO', `${dir} has no run.json to resume from`);
+  let saved: RunState;
+  try {
+    saved = JSON.parse(readFileSync(path, 'utf8')) as RunState;
+  } catch (e) {
+    throw new JukeboxError('ERR_IO', `${path} is not valid JSON (${(e as Error).message})`);
+  }
+  for (const k of ['seed', 'samples', 'sampleLength', 'totalLength', 'artist', 'genre', 'lyrics', 'temperature', 'topK', 'topP', 'hopFractions', 'primed'] as const) {
+    if (JSON.stringify(saved[k]) !== JSON.stringify(s[k])) {
+      throw new JukeboxError(
+        'ERR_INVALID_ARGUMENT',
+        `cannot resume ${dir}: ${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(s[k])} (resume with the same settings)`,
+      );
+    }
+  }
+  const out: (Int32Array[] | undefined)[] = [];
+  for (let l = 0; l < levels; l++) {
+    const p = codesPath(dir, l);
+    if (!existsSync(p)) {
+      out.push(undefined);
+      continue;
+    }
+    const arr = readNpz(p)[`level_${l}`];
+    if (!arr || arr.dtype !== 'int32' || arr.shape.length !== 2 || arr.shape[0] !== s.samples) {
+      throw new JukeboxError('ERR_CODES', `${p} does not hold int32 codes of shape (${s.samples}, T)`);
+    }
+    const t = arr.shape[1];
+    const data = arr.data as Int32Array;
+    out.push(Array.from({ length: s.samples }, (_, b) => data.slice(b * t, (b + 1) * t)));
+  }
+  return out;
+}
