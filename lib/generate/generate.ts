@@ -151,7 +151,7 @@ export class Jukebox {
       if (s.level !== level) throw new JukeboxError('ERR_MODEL_KIND', `${prior.path} is a level-${s.level} prior, loaded as level ${level}`);
       const total = sampleLength / s.rawToTokens;
       const labeler = labelerFor(prior, { allowUnknown: o.allowUnknownLabels === true });
-      const base = labeler.baseRows(n, { artist: o.artist, genre: o.genre, lyrics: o.lyrics, totalLength });
+      const base = labeler.base({ artist: o.artist, genre: o.genre, lyrics: o.lyrics, totalLength });
       const started = Date.now();
       let doneTokens = 0;
       const levelTokens = total * n;
@@ -163,7 +163,7 @@ export class Jukebox {
           n,
           total,
           hopFraction: state.hopFractions[level] ?? 0.5,
-          labelsFor: (start): WindowLabels => labeler.windowLabels(base, start),
+          labelsFor: (start): WindowLabels => labeler.windowLabels(base, n, start),
           upper: s.upsampler ? codes[level + 1] : undefined,
           temperature: Array.isArray(state.temperature) ? state.temperature[level] : state.temperature,
           topK: state.topK,
