@@ -14,7 +14,20 @@ import { vqvaeHparams } from './vqvae/hparams.js';
 import { validateVQVAEFile } from './vqvae/vqvae.js';
 import { checkTensors } from './vqvae/validate.js';
 import { priorKeys } from './prior/layout.js';
-import { priorStructure } from './prior/structure.js';
+import { priorStructure, type PriorStructure } from './prior/structure.js';
+import { vocabularyFromFiles, type Vocabulary } from './labels/vocab.js';
+
+/** Every id of the vocabulary must have an embedding row. */
+function checkVocabulary(v: Vocabulary, s: PriorStructure, source: string): void {
+  const max = (r: Record<string, number>) => Math.max(...Object.values(r));
+  if (max(v.artists) >= s.labels.artistBins || max(v.genres) >= s.labels.genreBins) {
+    throw new JukeboxError(
+      'ERR_HPARAMS',
+      `${source}: the id files name artist ids up to ${max(v.artists)} and genre ids up to ${max(v.genres)}, ` +
+        `but the prior has ${s.labels.artistBins} artist and ${s.labels.genreBins} genre embeddings (wrong id files for this model?)`,
+    );
+  }
+}
 
 export interface ConvertOptions {
   /** Official hyperparameter set to start from. */
@@ -23,6 +36,9 @@ export interface ConvertOptions {
   config?: string;
   /** The converted VQ-VAE a prior is built against (required for priors). */
   vqvae?: string;
+  /** Priors: the original's artist and genre id files (ids/v2_artist_ids.txt, ...), stored in the metadata. */
+  artistIds?: string;
+  genreIds?: string;
   /** Bytes written so far, and the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -37,6 +53,9 @@ export interface ConvertResult {
 }
 
 export async function convertCheckpoint(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
+  if ((opts.artistIds || opts.genreIds) && opts.vqvae === undefined) {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', 'artist/genre id files belong to a prior: convert the prior with --vqvae');
+  }
   if (opts.preset !== undefined && !isPresetName(opts.preset)) {
     throw new JukeboxError('ERR_HPARAMS', `unknown preset "${opts.preset}"; expected one of ${PRESET_NAMES.join(', ')}`);
   }
@@ -82,8 +101,15 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
     }
     const vqh = storedHparams(vq);
     if (!vqh) throw new JukeboxError('ERR_HPARAMS', `${opts.vqvae} has no jukebox.hparams metadata`);
-    checkTensors(file, priorKeys(priorStructure(hparams, vqvaeHparams(vqh, opts.vqvae), input)), 'prior');
+    const structure = priorStructure(hparams, vqvaeHparams(vqh, opts.vqvae), input);
+    checkTensors(file, priorKeys(structure), 'prior');
     metadata[META.vqvaeHparams] = JSON.stringify(vqh);
+    if (opts.artistIds || opts.genreIds) {
+      if (!opts.artistIds || !opts.genreIds) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'give both --artist-ids and --genre-ids');
+      const vocab = await vocabularyFromFiles(opts.artistIds, opts.genreIds, structure.labels.v3 ? 'v3' : 'v2');
+      checkVocabulary(vocab, structure, input);
+      metadata[META.vocab] = JSON.stringify(vocab);
+    }
   }
 
   const total = [...file.tensors.values()].reduce((s, t) => s + t.nbytes, 0);

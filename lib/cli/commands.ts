@@ -123,6 +123,8 @@ export interface ConvertArgs {
   preset?: string;
   config?: string;
   vqvae?: string;
+  artistIds?: string;
+  genreIds?: string;
 }
 
 export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {

@@ -63,7 +63,9 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--preset <name>', 'official hyperparameter set').choices(PRESET_NAMES))
     .option('--config <file>', 'JSON of hyperparameters under the original names; may set "preset"; wins over the checkpoint\'s own hps')
     .option('--vqvae <file>', 'for priors: the converted VQ-VAE the prior was trained with')
-    .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string }) => {
+    .option('--artist-ids <file>', 'for priors: the original artist id file (ids/v2_artist_ids.txt or v3_...), stored in the output')
+    .option('--genre-ids <file>', 'for priors: the original genre id file, stored in the output')
+    .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string; artistIds?: string; genreIds?: string }) => {
       await convertCommand({ input, ...o }, log);
     });
 
