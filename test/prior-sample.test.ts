@@ -57,13 +57,13 @@ describe.each(names)('%s KV-cached decoding', (name) => {
     p.dispose();
   });
 
-  it('a prefix prefilled in one block-sparse pass gives the original\'s primed logits (primed_*)', async () => {
+  it.each([0, 16, 5, 1])('a prefix prefilled in chunks of %i (0: one block-sparse pass) gives the original\'s primed logits (primed_*)', async (chunk) => {
     const p = await loadPrior(fixture(`priors/${name}/prior.zip.pth.tar`), { vqvae });
     const L = p.structure.prior.len, bins = p.structure.bins;
     const tokens = readI32(`priors/${name}/primed_tokens.i32.bin`);
     const prefix = primedPrefix(name);
     const out = await p.sample({
-      n: 2, tokens, prefix, ...(await conditioning(p, name)), forced: tokens, recordLogits: true, recordPrefixLogits: true,
+      n: 2, tokens, prefix, prefillChunk: chunk, ...(await conditioning(p, name)), forced: tokens, recordLogits: true, recordPrefixLogits: true,
     });
     const ref = readF32(`priors/${name}/primed_logits.f32.bin`);
     const got = new Float32Array(2 * L * bins);

@@ -155,6 +155,67 @@ void DecodeSession::step(const int32_t* prev, float* logits, ThreadPool& pool) {
   ++pos_;
 }
 
+void DecodeSession::extend(const int32_t* tokens, int end, float* logits, ThreadPool& pool) {
+  const Transformer& t = m_.transformer();
+  const TransformerDims& d = t.dims();
+  const int w = d.width, s = d.state, n = n_, Lm = d.len;
+  const int c = end - pos_;
+  require(c > 0 && end <= Lm, "ERR_INVALID_ARGUMENT", "bad chunk [" + std::to_string(pos_) + ", " + std::to_string(end) + ")");
+  const size_t rows = size_t(n) * c;
+  Buffer<float> h(rows * w, "chunk state"), x(rows * w, "chunk state"), qkv(rows * 3 * s, "chunk state"),
+      att(rows * s, "chunk state"), a(rows * w, "chunk state"), mid(rows * d.mlp, "chunk state");
+  // rows are (sample, position in chunk)
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < c; ++i) {
+      const int p = pos_ + i;
+      const int32_t prev = p > 0 ? tokens[size_t(b) * Lm + p - 1] : 0;
+      require(p == 0 || (prev >= 0 && prev < m_.bins()), "ERR_CODES", "token " + std::to_string(prev) + " is out of range");
+      m_.embed(p, prev, y_cond_.empty() ? nullptr : y_cond_.data() + size_t(b) * w,
+               x_cond_.empty() ? nullptr : x_cond_.data() + size_t(b) * x_cond_len_ * w, x_cond_len_,
+               h.data() + (size_t(b) * c + i) * w);
+    }
+  for (int li = 0; li < t.depth(); ++li) {
+    const TransformerLayer& l = t.layer(li);
+    LayerKVCache& cache = caches_[li];
+    layer_norm(h.data(), int(rows), w, l.ln_0, x.data());
+    const bool enc = l.attn_func == 6;
+    const int ld = enc ? s : 3 * s;
+    matmul(x.data(), int(rows), w, l.c_attn.w, l.c_attn.b, qkv.data(), ld, false, pool);
+    for (int b = 0; b < n; ++b)
+      for (int i = 0; i < c; ++i) {
+        const float* q = qkv.data() + (size_t(b) * c + i) * ld;
+        if (!enc) cache.put(b, pos_ + i, q + s, q + 2 * s);
+        attend_one(q, cache.keys_for(b, pos_ + i), s, d.heads, att.data() + (size_t(b) * c + i) * s);
+      }
+    matmul(att.data(), int(rows), s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
+    for (size_t i = 0; i < rows * w; ++i) x[i] = h[i] + a[i];
+    layer_norm(x.data(), int(rows), w, l.ln_1, x.data());
+    matmul(x.data(), int(rows), w, l.mlp_fc.w, l.mlp_fc.b, mid.data(), d.mlp, false, pool);
+    for (size_t i = 0; i < rows * d.mlp; ++i) {
+      const float v = mid[i];
+      mid[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));
+    }
+    matmul(mid.data(), int(rows), d.mlp, l.mlp_proj.w, l.mlp_proj.b, x.data(), w, false, pool);
+    if (d.res_scale == 1.0f) {
+      for (size_t i = 0; i < rows * w; ++i) h[i] = (h[i] + a[i]) + x[i];
+    } else {
+      for (size_t i = 0; i < rows * w; ++i) h[i] = h[i] + d.res_scale * (a[i] + x[i]);
+    }
+  }
+  if (logits) {
+    if (m_.parts().add_cond_after && !x_cond_.empty()) {
+      for (int b = 0; b < n; ++b)
+        for (int i = 0; i < c; ++i) {
+          const float* xc = x_cond_.data() + (size_t(b) * x_cond_len_ + (x_cond_len_ == 1 ? 0 : pos_ + i)) * w;
+          float* hr = h.data() + (size_t(b) * c + i) * w;
+          for (int k = 0; k < w; ++k) hr[k] += xc[k];
+        }
+    }
+    matmul(h.data(), int(rows), w, m_.parts().x_out, nullptr, logits, m_.bins(), false, pool);
+  }
+  pos_ = end;
+}
+
 void sample_window(DecodeSession& s, const Autoregressive& m, int32_t* tokens, const SampleRequest& r,
                    ThreadPool& pool, Progress& progress) {
   const int n = s.samples(), L = m.len(), bins = m.bins();

@@ -29,6 +29,10 @@ class DecodeSession {
   void prefill(const int32_t* tokens, int len, float* logits, ThreadPool& pool, Progress& progress);
   // Position position(): input token `prev[b]` (ignored at position 0). logits: n x bins.
   void step(const int32_t* prev, float* logits, ThreadPool& pool);
+  // Chunked prefill: positions [position(), end) in one pass with batched projections,
+  // each query attending to the caches as they stand after its own position was added (so
+  // a chunk may span blocks). tokens: n rows of model.len(). logits: null or n x chunk x bins.
+  void extend(const int32_t* tokens, int end, float* logits, ThreadPool& pool);
 
  private:
   const Autoregressive& m_;

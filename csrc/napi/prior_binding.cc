@@ -340,18 +340,31 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
       req.stream = uint32_t(get_number_or(o, "stream", 0));
       req.sample_offset = uint32_t(get_number_or(o, "sampleOffset", 0));
       const bool rec = get_bool_or(o, "recordLogits", false), rec_prefix = get_bool_or(o, "recordPrefixLogits", false);
+      const int chunk = get_int_or(o, "prefillChunk", 0);
       return start_async_job(
           info.Env(),
-          [st, tokens, y_cond, x_cond, xlen, enc_kv, forced, req, n, prefix, end, rec, rec_prefix](Progress& progress) mutable -> Finisher {
+          [st, tokens, y_cond, x_cond, xlen, enc_kv, forced, req, n, prefix, end, rec, rec_prefix, chunk](Progress& progress) mutable -> Finisher {
             const Autoregressive& m = *st->prior;
             const int bins = m.bins();
             DecodeSession session(m, n, y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr, xlen,
                                   enc_kv ? enc_kv->data() : nullptr, ThreadPool::global());
             auto prefix_logits = std::make_shared<std::vector<float>>(rec_prefix ? size_t(n) * prefix * bins : 0);
-            if (prefix > 0) {
+            if (prefix > 0 && chunk <= 0) {
               Progress quiet;
               quiet.cancelled = progress.cancelled;
               session.prefill(tokens->data(), prefix, rec_prefix ? prefix_logits->data() : nullptr, ThreadPool::global(), quiet);
+            } else if (prefix > 0) {
+              // Chunked prefill (bounded memory): chunks of `chunk` positions.
+              std::vector<float> part;
+              for (int a = 0; a < prefix; a += chunk) {
+                const int e = std::min(prefix, a + chunk);
+                part.resize(rec_prefix ? size_t(n) * (e - a) * bins : 0);
+                session.extend(tokens->data(), e, rec_prefix ? part.data() : nullptr, ThreadPool::global());
+                for (int b = 0; rec_prefix && b < n; ++b)
+                  std::copy(part.begin() + size_t(b) * (e - a) * bins, part.begin() + size_t(b + 1) * (e - a) * bins,
+                            prefix_logits->begin() + (size_t(b) * prefix + a) * bins);
+                progress.check();
+              }
             }
             auto logits = std::make_shared<std::vector<float>>(rec ? size_t(n) * (end - prefix) * bins : 0);
             req.forced = forced ? forced->data() : nullptr;

@@ -48,6 +48,8 @@ export interface SampleInput {
   tokens: Int32Array;
   /** Known tokens at the start of the window: prefilled in one block-sparse pass. */
   prefix?: number;
+  /** Prefill in chunks of this many positions instead (bounded memory; same logits). */
+  prefillChunk?: number;
   /** Sample positions [prefix, end) (default: to the end of the window). */
   end?: number;
   yCond: Float32Array;
