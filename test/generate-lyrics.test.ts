@@ -30,6 +30,12 @@ beforeAll(async () => {
   await prior('upsampler_like', 'up1.safetensors', ['artists.txt', 'genres.txt']);
   await prior('prior_5b_lyrics_like', 'top5bl.safetensors', ['artists.txt', 'genres.txt']);
   await prior('prior_1b_lyrics_like', 'top1bl.safetensors', ['artists_v3.txt', 'genres_v3.txt']);
+  // The tiny fixtures keep the official alignment layers (68, 63), which they do not have;
+  // point them at layers that attend to the lyrics (enc-dec layer 18, prime layer 31).
+  for (const [name, out, layer, head] of [['prior_5b_lyrics_like', 'top5bl-align.safetensors', 18, 2], ['prior_1b_lyrics_like', 'top1bl-align.safetensors', 31, 0]] as const) {
+    writeFileSync(p(`${out}.json`), JSON.stringify({ alignment_layer: layer, alignment_head: head }));
+    await convertCheckpoint(fixture(`priors/${name}/prior.zip.pth.tar`), p(out), { vqvae: p('vqvae.safetensors'), config: p(`${out}.json`) });
+  }
 });
 
 const song = { seconds: 0.4, totalSeconds: 30, samples: 2, seed: 3, lyrics: 'I met a traveller from an antique land — “two vast legs of stone”' };
@@ -47,6 +53,28 @@ describe('lyric models', () => {
     const fallback = await jb.generate({ ...song, artist: 'Nobody Known', genre: 'blues', allowUnknownLabels: true, levels: [2] });
     expect(fallback.codes[2]![0].length).toBe(137);
     jb.dispose();
+  });
+
+  it('returns the lyrics alignment: one row per top-level token over the lyric tokens', async () => {
+    for (const top of ['top5bl-align.safetensors', 'top1bl-align.safetensors']) {
+      const jb = await loadJukebox({ vqvae: p('vqvae.safetensors'), priors: [undefined, undefined, p(top)] });
+      const r = await jb.generate({ ...song, artist: '#3', genre: '#5', samples: 1, outputDir: p(`align-${top}`) });
+      const a = r.alignment![0];
+      expect(a.tokens).toBe(137);
+      expect(a.lyricTokens).toBeGreaterThan(50);
+      expect(a.weights.length).toBe(a.tokens * a.lyricTokens);
+      let nonzero = 0;
+      for (let t = 0; t < a.tokens; t++) {
+        let sum = 0;
+        for (let j = 0; j < a.lyricTokens; j++) sum += a.weights[t * a.lyricTokens + j];
+        // attention probabilities over (a window of) the lyrics: at most 1 per music token
+        expect(sum).toBeLessThanOrEqual(1 + 1e-5);
+        if (sum > 0) nonzero++;
+      }
+      expect(nonzero).toBe(a.tokens);
+      expect(existsSync(join(p(`align-${top}`), 'alignment.npz'))).toBe(true);
+      jb.dispose();
+    }
   });
 
   it('1b_lyrics-like top: v3 vocabulary, lyrics as the prefix of one transformer', async () => {

@@ -60,7 +60,8 @@ void check_shape(const AttnShape& s) {
 }  // namespace
 
 void attention_forward(const AttnShape& s, const float* q, int ldq, const float* k, int ldk,
-                       const float* v, int ldv, float* out, int ldo, ThreadPool& pool) {
+                       const float* v, int ldv, float* out, int ldo, ThreadPool& pool,
+                       float* record, int record_head) {
   check_shape(s);
   const float scale = score_scale(s.head_dim);
   const int dh = s.head_dim;
@@ -76,6 +77,8 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
     for (int i = i0; i < i1; ++i) {
       float* o = out + size_t(i) * ldo + size_t(h) * dh;
       const KeyRange r = visible_keys(s, i);
+      float* rec = record && h == record_head ? record + size_t(i) * max_keys : nullptr;
+      if (rec) std::fill(rec, rec + max_keys, 0.0f);
       if (r.zero_output || r.last < r.first) {
         std::fill(o, o + dh, 0.0f);
         continue;
@@ -101,6 +104,7 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
       for (int j = r.first; j <= r.last; j += r.step, ++n) {
         const float* vj = v + size_t(j) * ldv + size_t(h) * dh;
         const float p = w[n] * inv;
+        if (rec) rec[j] = p;
         for (int d = 0; d < dh; ++d) acc[d] += p * vj[d];
       }
       std::copy(acc, acc + dh, o);

@@ -28,8 +28,11 @@ bool attention_func_supported(int func);
 
 // q (len, heads*head_dim), k and v (keys, heads*head_dim), row strides ldq/ldk/ldv;
 // out (len, heads*head_dim) with stride ldo.
+// record: optional (len x keys) attention probabilities of head `record_head` (lyrics
+// alignment reads them from one layer).
 void attention_forward(const AttnShape& s, const float* q, int ldq, const float* k, int ldk,
-                       const float* v, int ldv, float* out, int ldo, ThreadPool& pool);
+                       const float* v, int ldv, float* out, int ldo, ThreadPool& pool,
+                       float* record = nullptr, int record_head = 0);
 void attention_ref(const AttnShape& s, const float* q, int ldq, const float* k, int ldk,
                    const float* v, int ldv, float* out, int ldo);
 

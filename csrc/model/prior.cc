@@ -39,7 +39,8 @@ void Autoregressive::embed(int t, int32_t prev_token, const float* y_cond_b, con
 void Autoregressive::forward_prefix(const int32_t* tokens, int n, int L, const float* y_cond,
                                     const float* x_cond, int x_cond_len, const float* encoder_kv,
                                     float* out, ThreadPool& pool, Progress& progress, float* input,
-                                    float* record, const Transformer::KVCapture& capture) const {
+                                    float* record, const Transformer::KVCapture& capture,
+                                    int attn_layer, int attn_head, float* attn_out) const {
   const int full = len(), w = width();
   require(L > 0 && L <= full, "ERR_INVALID_ARGUMENT", "prefix longer than the context");
   require(y_cond != nullptr || parts_.start_token != nullptr, "ERR_INVALID_ARGUMENT",
@@ -60,7 +61,8 @@ void Autoregressive::forward_prefix(const int32_t* tokens, int n, int L, const f
       embed(t, t > 0 ? tokens[size_t(b) * full + t - 1] : 0, y_cond ? y_cond + size_t(b) * w : nullptr,
             x_cond ? x_cond + size_t(b) * x_cond_len * w : nullptr, x_cond_len, h.data() + (size_t(b) * L + t) * w);
   if (input) std::copy(h.data(), h.data() + size_t(L) * w, input);
-  parts_.transformer->forward(h.data(), n, L, encoder_kv, pool, progress, record, capture);
+  parts_.transformer->forward(h.data(), n, L, encoder_kv, pool, progress, record, capture, attn_layer,
+                              attn_head, attn_out);
   if (parts_.add_cond_after && x_cond) {
     for (int b = 0; b < n; ++b)
       for (int t = 0; t < L; ++t) {

@@ -45,7 +45,8 @@ class Autoregressive {
   void forward_prefix(const int32_t* tokens, int n, int len, const float* y_cond, const float* x_cond,
                       int x_cond_len, const float* encoder_kv, float* out, ThreadPool& pool,
                       Progress& progress, float* input = nullptr, float* record = nullptr,
-                      const Transformer::KVCapture& capture = nullptr) const;
+                      const Transformer::KVCapture& capture = nullptr, int attn_layer = -1,
+                      int attn_head = 0, float* attn_out = nullptr) const;
   // Input embedding of position t: start embedding (t == 0) or token t-1, plus position and
   // conditioning (x_cond row t, or the broadcast row).
   void embed(int t, int32_t prev_token, const float* y_cond_b, const float* x_cond_b, int x_cond_len,

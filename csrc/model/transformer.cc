@@ -49,7 +49,8 @@ double Transformer::flops(int n) const {
 }
 
 void Transformer::forward(float* h, int n, int len, const float* encoder_kv, ThreadPool& pool,
-                          Progress& progress, float* record, const KVCapture& capture) const {
+                          Progress& progress, float* record, const KVCapture& capture, int attn_layer,
+                          int attn_head, float* attn_out) const {
   const TransformerDims& d = dims_;
   require(len > 0 && len <= d.len, "ERR_INVALID_ARGUMENT", "sequence longer than the context");
   const int L = len, w = d.width, s = d.state;
@@ -74,17 +75,19 @@ void Transformer::forward(float* h, int n, int len, const float* encoder_kv, Thr
       shape.prime_len = d.prime_len;
       shape.enc_len = d.enc_len;
 
+      const int keys = l.attn_func == 6 ? d.enc_len : L;
+      float* rec = attn_out && int(li) == attn_layer ? attn_out + size_t(b) * L * keys : nullptr;
       layer_norm(hb, L, w, l.ln_0, x.data());
       if (l.attn_func == 6) {
         matmul(x.data(), L, w, l.c_attn.w, l.c_attn.b, qkv.data(), s, false, pool);
         matmul(encoder_kv + size_t(b) * d.enc_len * w, d.enc_len, w, l.c_enc_kv.w, l.c_enc_kv.b,
                kv.data(), 2 * s, false, pool);
-        attention_forward(shape, qkv.data(), s, kv.data(), 2 * s, kv.data() + s, 2 * s, att.data(), s, pool);
+        attention_forward(shape, qkv.data(), s, kv.data(), 2 * s, kv.data() + s, 2 * s, att.data(), s, pool, rec, attn_head);
       } else {
         matmul(x.data(), L, w, l.c_attn.w, l.c_attn.b, qkv.data(), 3 * s, false, pool);
         if (capture) capture(int(li), b, qkv.data(), L);
         attention_forward(shape, qkv.data(), 3 * s, qkv.data() + s, 3 * s, qkv.data() + 2 * s, 3 * s,
-                          att.data(), s, pool);
+                          att.data(), s, pool, rec, attn_head);
       }
       matmul(att.data(), L, s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
       // m = mlp(ln_1(x + a)), then h = x + a + m, in the original's order of additions.

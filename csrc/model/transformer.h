@@ -60,8 +60,11 @@ class Transformer {
   // h: n sequences of `len` (<= dims().len; a prefix for prefill) x width, updated in place.
   // encoder_kv: n x enc_len x width when needs_encoder(). record: optional (depth, len, width)
   // residual stream after each layer for batch item 0 (tests compare it with the original's).
+  // attn_layer/attn_head/attn_out: optional attention probabilities of one head of one
+  // layer, n x len x keys (keys = enc_len for encoder-decoder layers, else len).
   void forward(float* h, int n, int len, const float* encoder_kv, ThreadPool& pool,
-               Progress& progress, float* record = nullptr, const KVCapture& capture = nullptr) const;
+               Progress& progress, float* record = nullptr, const KVCapture& capture = nullptr,
+               int attn_layer = -1, int attn_head = 0, float* attn_out = nullptr) const;
   const TransformerLayer& layer(int i) const { return layers_[i]; }
   double flops(int n) const;
 

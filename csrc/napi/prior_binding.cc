@@ -130,6 +130,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
                         InstanceMethod("labels", &PriorBinding::Labels),
                         InstanceMethod("condition", &PriorBinding::Condition),
                         InstanceMethod("sample", &PriorBinding::Sample),
+                        InstanceMethod("attention", &PriorBinding::Attention),
                         InstanceMethod("dispose", &PriorBinding::Dispose)});
   }
 
@@ -230,6 +231,42 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
             };
           },
           info[7], info[8]);
+    });
+  }
+
+  // attention(tokens, n, yCond, xCond|null, xCondLen, encoderKv|null, layer, head, abort?)
+  //   -> Promise<Float32Array n x len x keys>: one head's attention probabilities in a full
+  //   forward (lyrics alignment).
+  Napi::Value Attention(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      const Autoregressive& m = *st->prior;
+      Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
+      const int n = info[1].As<Napi::Number>().Int32Value();
+      const int L = m.len(), w = m.width();
+      require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "tokens must be n x context");
+      const int xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
+      const int layer = info[6].As<Napi::Number>().Int32Value(), head = info[7].As<Napi::Number>().Int32Value();
+      const Transformer& t = m.transformer();
+      require(layer >= 0 && layer < t.depth() && head >= 0 && head < t.dims().heads, "ERR_INVALID_ARGUMENT",
+              "attention layer/head out of range");
+      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+      auto y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
+      auto x_cond = copy_or_null(optional_f32(info[3], size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
+      const int enc = t.dims().enc_len;
+      auto enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+      const int keys = t.layer(layer).attn_func == 6 ? enc : L;
+      return start_async_job(
+          info.Env(),
+          [st, tokens, y_cond, x_cond, xlen, enc_kv, n, layer, head, keys](Progress& progress) -> Finisher {
+            const Autoregressive& m = *st->prior;
+            auto probs = std::make_shared<std::vector<float>>(size_t(n) * m.len() * keys);
+            m.forward_prefix(tokens->data(), n, m.len(), y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr,
+                             xlen, enc_kv ? enc_kv->data() : nullptr, nullptr, ThreadPool::global(), progress, nullptr,
+                             nullptr, nullptr, layer, head, probs->data());
+            return [probs](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*probs)); };
+          },
+          info.Env().Undefined(), info[8]);
     });
   }
 

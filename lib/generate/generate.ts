@@ -12,6 +12,10 @@ import { loadVQVAE, type VQVAE } from '../vqvae/vqvae.js';
 import { DEFAULT_HOP_FRACTIONS } from './schedule.js';
 import { sampleLevel, type WindowLabels } from './sample-level.js';
 import { labelerFor, type Labeler } from './labeler.js';
+import { hasAlignment, lyricsAlignment, type Alignment } from './alignment.js';
+import { encodeNpz, type NpzWritableArray } from '../npz.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { readRunState, writeLevelCodes, writeRunState, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
@@ -74,6 +78,8 @@ export interface GenerateResult {
   sampleLength: number;
   levels: number[];
   seed: number;
+  /** Lyric models: for each sample, the weight of each lyric token at each top-level token. */
+  alignment?: Alignment[];
 }
 
 export class Jukebox {
@@ -187,6 +193,23 @@ export class Jukebox {
       if (s.upsampler && !codes[level + 1]) throw new JukeboxError('ERR_CODES', `level ${level} needs the codes of level ${level + 1}`);
     }
 
+    // Lyrics alignment from the top prior's attention, as the original computes it.
+    let alignment: Alignment[] | undefined;
+    const top = this.priors[L - 1];
+    // (a model whose alignment_layer is missing or does not attend to the lyrics has none)
+    if (top && o.lyrics && codes[L - 1] && hasAlignment(top)) {
+      const base = labelerFor(top, { allowUnknown: o.allowUnknownLabels === true }).base({ artist: o.artist, genre: o.genre, lyrics: o.lyrics, totalLength });
+      alignment = [];
+      for (const c of codes[L - 1]!) {
+        alignment.push(await lyricsAlignment({ prior: top, codes: c, base, hopFraction: state.hopFractions[L - 1] ?? 0.125, signal: o.signal }));
+      }
+      if (o.outputDir) {
+        const arrays: Record<string, NpzWritableArray> = { lyric_tokens: { dtype: 'int32', shape: [base.fullTokens.length], data: Int32Array.from(base.fullTokens) } };
+        alignment.forEach((a, i) => (arrays[`sample_${i}`] = { dtype: 'float32', shape: [a.tokens, a.lyricTokens], data: a.weights }));
+        writeFileSync(join(o.outputDir, 'alignment.npz'), encodeNpz(arrays));
+      }
+    }
+
     // Decode every sampled level, as the original does.
     const levelAudio: (Float32Array[] | undefined)[] = Array.from({ length: L }, () => undefined);
     for (const level of levels) {
@@ -194,7 +217,7 @@ export class Jukebox {
       levelAudio[level] = await vq.decode(codes[level]!, level, { signal: o.signal });
     }
     const lowest = levels[levels.length - 1];
-    return { codes, audio: levelAudio[lowest]!, levelAudio, sampleRate: vq.sampleRate, sampleLength, levels, seed };
+    return { codes, audio: levelAudio[lowest]!, levelAudio, sampleRate: vq.sampleRate, sampleLength, levels, seed, alignment };
   }
 }
 

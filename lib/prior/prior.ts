@@ -99,6 +99,10 @@ interface NativePrior {
   ): Promise<ForwardOutput>;
   encodeLyrics(tokens: Int32Array, n: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   labels(y: Int32Array, n: number): { yCond: Float32Array; xCond: Float32Array | null };
+  attention(
+    tokens: Int32Array, n: number, yCond: Float32Array, xCond: Float32Array | null, xCondLen: number,
+    encoderKv: Float32Array | null, layer: number, head: number, abort?: NativeAbortFlag,
+  ): Promise<Float32Array>;
   sample(opts: Record<string, unknown>, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<SampleOutput>;
   condition(z: Int32Array, n: number, t: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   dispose(): void;
@@ -162,6 +166,18 @@ export class Prior {
     const { signal, onProgress, xCond, ...rest } = x;
     const opts = { ...rest, xCond, xCondLen: xCond ? xCond.length / (x.n * w) : L };
     return this.#run(signal, (flag) => this.#handle().sample(opts, onProgress, flag));
+  }
+
+  /**
+   * One head's attention probabilities in a full forward over a window (lyrics alignment):
+   * n x len x keys, keys = n_tokens for encoder-decoder layers, else len.
+   */
+  async attention(x: Omit<ForwardInput, 'record'> & { layer: number; head: number }): Promise<Float32Array> {
+    const w = this.structure.prior.width, L = this.structure.prior.len;
+    const xCondLen = x.xCond ? x.xCond.length / (x.n * w) : L;
+    return this.#run(x.signal, (flag) =>
+      this.#handle().attention(x.tokens, x.n, x.yCond, x.xCond ?? null, xCondLen, x.encoderKv ?? null, x.layer, x.head, flag),
+    );
   }
 
   /** 5b_lyrics: encoder_kv (n x n_tokens x width) of n rows of lyric tokens. */
