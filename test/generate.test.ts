@@ -92,6 +92,19 @@ describe('generate', () => {
     }
   });
 
+  it('upsamples given top-level codes (upsample mode) and continues partial codes (continue mode)', async () => {
+    const top = await jb.generate({ ...base, levels: [2] });
+    const up = await jb.generate({ ...base, levels: [1], codes: [undefined, undefined, top.codes[2]] });
+    expect(up.codes[2]!.map((c) => [...c])).toEqual(top.codes[2]!.map((c) => [...c]));
+    expect(up.codes[1]!.map((c) => c.length)).toEqual([688, 688]);
+    const full = await jb.generate({ ...base });
+    expect(up.codes[1]!.map((c) => [...c])).toEqual(full.codes[1]!.map((c) => [...c]));
+    // continue: the first 100 top-level tokens kept, the rest sampled
+    const cont = await jb.generate({ ...base, levels: [2], seed: 77, codes: [undefined, undefined, [top.codes[2]![0].slice(0, 100)]] });
+    for (const c of cont.codes[2]!) expect([...c.subarray(0, 100)]).toEqual([...top.codes[2]![0].subarray(0, 100)]);
+    expect([...cont.codes[2]![0].subarray(100)]).not.toEqual([...top.codes[2]![0].subarray(100)]);
+  });
+
   it('bad requests fail clearly', async () => {
     await expect(jb.generate({ ...base, levels: [0] })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await expect(jb.generate({ ...base, seconds: 0 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });

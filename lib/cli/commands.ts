@@ -156,6 +156,8 @@ export interface GenerateArgs {
   levels?: number[];
   prompt?: string;
   promptSeconds?: number;
+  /** An .npz of level_L code arrays (from encode or a previous run) to continue / upsample. */
+  codes?: string;
   resume: boolean;
   allowUnknown: boolean;
   format: 's16' | 'f32';
@@ -175,6 +177,19 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
       const audio = await loadAudio(a.prompt, { sampleRate: jb.sampleRate });
       prompt = a.promptSeconds ? audio.samples.subarray(0, Math.round(a.promptSeconds * jb.sampleRate)) : audio.samples;
     }
+    let codes: (Int32Array[] | undefined)[] | undefined;
+    if (a.codes) {
+      codes = [];
+      for (let l = 0; l < jb.vqvae.levels; l++) {
+        let c: { n: number; t: number; data: Int32Array } | undefined;
+        try {
+          c = readLevelCodes(a.codes, l);
+        } catch (e) {
+          if (!(e instanceof JukeboxError && /has no array/.test(e.message))) throw e;
+        }
+        codes.push(c ? Array.from({ length: c.n }, (_, b) => c!.data.slice(b * c!.t, (b + 1) * c!.t)) : undefined);
+      }
+    }
     const bar = progressBar('generate');
     let last: GenerateProgress | undefined;
     const result = await jb
@@ -191,6 +206,7 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
         seed: a.seed,
         levels: a.levels,
         prompt,
+        codes,
         allowUnknownLabels: a.allowUnknown,
         outputDir: a.output,
         resume: a.resume,

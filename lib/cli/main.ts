@@ -91,6 +91,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--levels <list>', 'levels to sample, e.g. 2 for the top only (default: all given)', levelsArg)
     .option('--prompt <audio>', 'continue from this audio (primed mode)')
     .option('--prompt-seconds <s>', 'use only the first seconds of the prompt', Number)
+    .option('--codes <npz>', 'continue from these codes (level_L arrays, e.g. from "jukebox encode" or codes_level_L.npz); with --levels 1,0: upsample them')
     .option('--resume', 'continue an interrupted run from the codes in --output')
     .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
     .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
@@ -118,6 +119,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
             levels: o.levels as number[] | undefined,
             prompt: o.prompt as string | undefined,
             promptSeconds: o.promptSeconds as number | undefined,
+            codes: o.codes as string | undefined,
             resume: o.resume === true,
             allowUnknown: o.allowUnknown === true,
             format: o.format as 's16' | 'f32',

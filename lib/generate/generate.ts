@@ -52,6 +52,12 @@ export interface GenerateOptions {
   seed?: number;
   /** Mono audio at the model's rate to continue from (primed mode); encoded at every level. */
   prompt?: Float32Array;
+  /**
+   * Codes to continue from, per level (codes[level][sample], or one sample for all):
+   * "continue" a previous run at every level, or "upsample" top-level codes with levels
+   * [1, 0]. Windows already filled are not resampled.
+   */
+  codes?: (Int32Array[] | undefined)[];
   /** Levels to sample, e.g. [2] for the top only (default: every level with a prior). */
   levels?: number[];
   /** Window hop as a fraction of n_ctx, per level (default 0.5, 0.5, 0.125). */
@@ -142,6 +148,18 @@ export class Jukebox {
     if (o.resume) {
       if (!o.outputDir) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'resume needs outputDir');
       codes = readRunState(o.outputDir, state, L);
+    } else if (o.codes) {
+      if (o.prompt) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'give either a prompt or codes to continue from, not both');
+      for (let l = 0; l < L; l++) {
+        const given = o.codes[l];
+        if (!given || given.length === 0) continue;
+        if (given.length !== 1 && given.length !== n) {
+          throw new JukeboxError('ERR_CODES', `codes for level ${l} hold ${given.length} samples; expected 1 or ${n}`);
+        }
+        const limit = sampleLength / vq.hopLengths[l];
+        codes[l] = Array.from({ length: n }, (_, b) => (given.length === 1 ? given[0] : given[b]).slice(0, limit));
+        if (new Set(codes[l]!.map((c) => c.length)).size !== 1) throw new JukeboxError('ERR_CODES', `level ${l}: the samples' codes differ in length`);
+      }
     } else if (o.prompt) {
       const promptLength = Math.floor(o.prompt.length / topHop) * topHop;
       if (promptLength === 0) throw new JukeboxError('ERR_AUDIO_FORMAT', 'the prompt is shorter than one top-level code');
