@@ -202,3 +202,29 @@ export function wrapNativeSync<T>(fn: () => T, context?: string): T {
     throw toJukeboxError(e, context);
   }
 }
+
+/**
+ * Runs an abortable native job: an AbortFlag follows `signal` (and is registered in
+ * `inflight` so dispose() can stop it), and native errors come back as JukeboxError
+ * prefixed with `context` (the model's path).
+ */
+export async function runAbortable<T>(
+  signal: AbortSignal | undefined,
+  inflight: Set<NativeAbortFlag>,
+  context: string,
+  call: (flag: NativeAbortFlag) => Promise<T>,
+): Promise<T> {
+  if (signal?.aborted) throw new JukeboxError('ERR_ABORTED', 'aborted before it started', { cause: signal.reason });
+  const flag = new (native().AbortFlag)();
+  const onAbort = () => flag.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  inflight.add(flag);
+  try {
+    return await call(flag);
+  } catch (e) {
+    throw toJukeboxError(e, context);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    inflight.delete(flag);
+  }
+}

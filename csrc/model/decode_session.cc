@@ -78,12 +78,7 @@ DecodeSession::DecodeSession(const Autoregressive& model, int n, const float* y_
       }
     }
   }
-  h_.reset(size_t(n) * w, "decode state");
-  x_.reset(size_t(n) * w, "decode state");
-  qkv_.reset(size_t(n) * 3 * s, "decode state");
-  att_.reset(size_t(n) * s, "decode state");
-  a_.reset(size_t(n) * w, "decode state");
-  mid_.reset(size_t(n) * d.mlp, "decode state");
+  step_tokens_.assign(size_t(n) * L, 0);
 }
 
 size_t DecodeSession::cache_bytes() const {
@@ -107,52 +102,11 @@ void DecodeSession::prefill(const int32_t* tokens, int len, float* logits, Threa
 }
 
 void DecodeSession::step(const int32_t* prev, float* logits, ThreadPool& pool) {
-  const Transformer& t = m_.transformer();
-  const TransformerDims& d = t.dims();
-  const int w = d.width, s = d.state, n = n_;
-  require(pos_ < d.len, "ERR_INVALID_ARGUMENT", "the window is full");
-  for (int b = 0; b < n; ++b) {
-    if (pos_ > 0)
-      require(prev[b] >= 0 && prev[b] < m_.bins(), "ERR_CODES", "token " + std::to_string(prev[b]) + " is out of range");
-    m_.embed(pos_, pos_ > 0 ? prev[b] : 0, y_cond_.empty() ? nullptr : y_cond_.data() + size_t(b) * w,
-             x_cond_.empty() ? nullptr : x_cond_.data() + size_t(b) * x_cond_len_ * w, x_cond_len_,
-             h_.data() + size_t(b) * w);
-  }
-  for (int li = 0; li < t.depth(); ++li) {
-    const TransformerLayer& l = t.layer(li);
-    LayerKVCache& cache = caches_[li];
-    layer_norm(h_.data(), n, w, l.ln_0, x_.data());
-    const bool enc = l.attn_func == 6;
-    const int ld = enc ? s : 3 * s;
-    matmul(x_.data(), n, w, l.c_attn.w, l.c_attn.b, qkv_.data(), ld, false, pool);
-    for (int b = 0; b < n; ++b) {
-      const float* q = qkv_.data() + size_t(b) * ld;
-      if (!enc) cache.put(b, pos_, q + s, q + 2 * s);
-      attend_one(q, cache.keys_for(b, pos_), s, d.heads, att_.data() + size_t(b) * s);
-    }
-    matmul(att_.data(), n, s, l.c_proj.w, l.c_proj.b, a_.data(), w, false, pool);
-    for (size_t i = 0; i < size_t(n) * w; ++i) x_[i] = h_[i] + a_[i];
-    layer_norm(x_.data(), n, w, l.ln_1, x_.data());
-    matmul(x_.data(), n, w, l.mlp_fc.w, l.mlp_fc.b, mid_.data(), d.mlp, false, pool);
-    for (size_t i = 0; i < size_t(n) * d.mlp; ++i) {
-      const float v = mid_[i];
-      mid_[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));
-    }
-    matmul(mid_.data(), n, d.mlp, l.mlp_proj.w, l.mlp_proj.b, x_.data(), w, false, pool);
-    if (d.res_scale == 1.0f) {
-      for (size_t i = 0; i < size_t(n) * w; ++i) h_[i] = (h_[i] + a_[i]) + x_[i];
-    } else {
-      for (size_t i = 0; i < size_t(n) * w; ++i) h_[i] = h_[i] + d.res_scale * (a_[i] + x_[i]);
-    }
-  }
-  if (m_.parts().add_cond_after && !x_cond_.empty()) {
-    for (int b = 0; b < n; ++b) {
-      const float* xc = x_cond_.data() + (size_t(b) * x_cond_len_ + (x_cond_len_ == 1 ? 0 : pos_)) * w;
-      for (int i = 0; i < w; ++i) h_[size_t(b) * w + i] += xc[i];
-    }
-  }
-  matmul(h_.data(), n, w, m_.parts().x_out, nullptr, logits, m_.bins(), false, pool);
-  ++pos_;
+  const int L = m_.len();
+  require(pos_ < L, "ERR_INVALID_ARGUMENT", "the window is full");
+  if (pos_ > 0)
+    for (int b = 0; b < n_; ++b) step_tokens_[size_t(b) * L + pos_ - 1] = prev[b];
+  extend(step_tokens_.data(), pos_ + 1, logits, pool);
 }
 
 void DecodeSession::extend(const int32_t* tokens, int end, float* logits, ThreadPool& pool) {
@@ -188,19 +142,7 @@ void DecodeSession::extend(const int32_t* tokens, int end, float* logits, Thread
         attend_one(q, cache.keys_for(b, pos_ + i), s, d.heads, att.data() + (size_t(b) * c + i) * s);
       }
     matmul(att.data(), int(rows), s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
-    for (size_t i = 0; i < rows * w; ++i) x[i] = h[i] + a[i];
-    layer_norm(x.data(), int(rows), w, l.ln_1, x.data());
-    matmul(x.data(), int(rows), w, l.mlp_fc.w, l.mlp_fc.b, mid.data(), d.mlp, false, pool);
-    for (size_t i = 0; i < rows * d.mlp; ++i) {
-      const float v = mid[i];
-      mid[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));
-    }
-    matmul(mid.data(), int(rows), d.mlp, l.mlp_proj.w, l.mlp_proj.b, x.data(), w, false, pool);
-    if (d.res_scale == 1.0f) {
-      for (size_t i = 0; i < rows * w; ++i) h[i] = (h[i] + a[i]) + x[i];
-    } else {
-      for (size_t i = 0; i < rows * w; ++i) h[i] = h[i] + d.res_scale * (a[i] + x[i]);
-    }
+    mlp_residual(l, d, int(rows), h.data(), a.data(), x.data(), mid.data(), pool);
   }
   if (logits) {
     if (m_.parts().add_cond_after && !x_cond_.empty()) {

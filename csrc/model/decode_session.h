@@ -40,8 +40,7 @@ class DecodeSession {
   std::vector<float> y_cond_, x_cond_, encoder_kv_;
   int x_cond_len_ = 0;
   std::vector<LayerKVCache> caches_;
-  // step scratch
-  Buffer<float> h_, x_, qkv_, att_, a_, mid_;
+  std::vector<int32_t> step_tokens_;  // n x len: step() routes its input through extend()
 };
 
 // The sampling loop of one window: tokens[b][t] for t in [start, end) are drawn (or, where

@@ -24,6 +24,25 @@ void layer_norm(const float* x, int rows, int width, const LayerNormW& ln, float
   }
 }
 
+void mlp_residual(const TransformerLayer& l, const TransformerDims& d, int rows, float* h,
+                  const float* a, float* x, float* mid, ThreadPool& pool) {
+  const size_t n = size_t(rows) * d.width, nm = size_t(rows) * d.mlp;
+  for (size_t i = 0; i < n; ++i) x[i] = h[i] + a[i];
+  layer_norm(x, rows, d.width, l.ln_1, x);
+  matmul(x, rows, d.width, l.mlp_fc.w, l.mlp_fc.b, mid, d.mlp, false, pool);
+  for (size_t i = 0; i < nm; ++i) {
+    const float v = mid[i];
+    mid[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));  // quick_gelu
+  }
+  matmul(mid, rows, d.mlp, l.mlp_proj.w, l.mlp_proj.b, x, d.width, false, pool);
+  // h = x + a + m, in the original's order of additions
+  if (d.res_scale == 1.0f) {
+    for (size_t i = 0; i < n; ++i) h[i] = (h[i] + a[i]) + x[i];
+  } else {
+    for (size_t i = 0; i < n; ++i) h[i] = h[i] + d.res_scale * (a[i] + x[i]);
+  }
+}
+
 Transformer::Transformer(TransformerDims dims, std::vector<TransformerLayer> layers)
     : dims_(dims), layers_(std::move(layers)) {
   require(dims_.width > 0 && dims_.state > 0 && dims_.heads > 0 && dims_.state % dims_.heads == 0,
@@ -90,20 +109,7 @@ void Transformer::forward(float* h, int n, int len, const float* encoder_kv, Thr
                           att.data(), s, pool, rec, attn_head);
       }
       matmul(att.data(), L, s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
-      // m = mlp(ln_1(x + a)), then h = x + a + m, in the original's order of additions.
-      for (size_t i = 0; i < size_t(L) * w; ++i) x[i] = hb[i] + a[i];
-      layer_norm(x.data(), L, w, l.ln_1, x.data());
-      matmul(x.data(), L, w, l.mlp_fc.w, l.mlp_fc.b, mid.data(), d.mlp, false, pool);
-      for (size_t i = 0; i < size_t(L) * d.mlp; ++i) {
-        const float v = mid[i];
-        mid[i] = v * (1.0f / (1.0f + std::exp(-1.702f * v)));  // quick_gelu
-      }
-      matmul(mid.data(), L, d.mlp, l.mlp_proj.w, l.mlp_proj.b, x.data(), w, false, pool);
-      if (d.res_scale == 1.0f) {
-        for (size_t i = 0; i < size_t(L) * w; ++i) hb[i] = (hb[i] + a[i]) + x[i];
-      } else {
-        for (size_t i = 0; i < size_t(L) * w; ++i) hb[i] = hb[i] + d.res_scale * (a[i] + x[i]);
-      }
+      mlp_residual(l, d, L, hb, a.data(), x.data(), mid.data(), pool);
       if (record && b == 0) std::copy(hb, hb + size_t(L) * w, record + li * size_t(L) * w);
       progress.step(layer_flops);
     }

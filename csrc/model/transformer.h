@@ -75,4 +75,10 @@ class Transformer {
 
 void layer_norm(const float* x, int rows, int width, const LayerNormW& ln, float* y);
 
+// The second half of a residual block, for `rows` positions: given the residual stream h
+// and the attention output a, h = (h + a) + mlp(ln_1(h + a)). x and mid are scratch
+// (rows x width, rows x mlp); x is left holding the MLP output.
+void mlp_residual(const TransformerLayer& l, const TransformerDims& d, int rows, float* h,
+                  const float* a, float* x, float* mid, ThreadPool& pool);
+
 }  // namespace jb

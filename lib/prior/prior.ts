@@ -11,7 +11,7 @@ import { JukeboxError } from '../errors.js';
 import { mergeHparams } from '../hparams/merge.js';
 import type { Hparams } from '../hparams/presets.js';
 import { META, detectKind, openModelFile, readFloat32, storedHparams, type ModelFile } from '../model-file.js';
-import { native, toJukeboxError, type NativeAbortFlag, type NativeWeight } from '../native.js';
+import { native, runAbortable, toJukeboxError, type NativeAbortFlag, type NativeWeight } from '../native.js';
 import { vqvaeHparams, type VQVAEHparams } from '../vqvae/hparams.js';
 import { checkTensors } from '../vqvae/validate.js';
 import { vqvaeHparamsOf } from '../vqvae/vqvae.js';
@@ -217,21 +217,10 @@ export class Prior {
     return this.#native;
   }
 
-  async #run<T>(signal: AbortSignal | undefined, call: (flag: NativeAbortFlag) => Promise<T>): Promise<T> {
-    if (signal?.aborted) throw new JukeboxError('ERR_ABORTED', 'aborted before it started', { cause: signal.reason });
-    const flag = new (native().AbortFlag)();
-    const onAbort = () => flag.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#inflight.add(flag);
-    try {
-      return await call(flag);
-    } catch (e) {
-      throw toJukeboxError(e, this.path);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.#inflight.delete(flag);
-    }
+  #run<T>(signal: AbortSignal | undefined, call: (flag: NativeAbortFlag) => Promise<T>): Promise<T> {
+    return runAbortable(signal, this.#inflight, this.path, call);
   }
+
 }
 
 export async function loadPrior(path: string, opts: LoadPriorOptions = {}): Promise<Prior> {

@@ -8,6 +8,7 @@ import type { Hparams } from '../hparams/presets.js';
 import { detectKind, openModelFile, readFloat32, storedHparams, type ModelFile } from '../model-file.js';
 import {
   native,
+  runAbortable,
   toJukeboxError,
   type NativeAbortFlag,
   type NativeConvSpec,
@@ -219,33 +220,22 @@ export class VQVAE {
     }
   }
 
-  async #run<T>(
+  #run<T>(
     opts: RunOptions,
     doneBefore: number,
     total: number,
     call: (onProgress: ((d: number, t: number) => void) | undefined, flag: NativeAbortFlag) => Promise<T>,
   ): Promise<T> {
-    const { signal, onProgress } = opts;
-    if (signal?.aborted) throw new JukeboxError('ERR_ABORTED', 'aborted before it started', { cause: signal.reason });
-    const flag = new (native().AbortFlag)();
-    const onAbort = () => flag.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.#inflight.add(flag);
+    const { onProgress } = opts;
     const report = onProgress
       ? (d: number) => {
           const done = doneBefore + d;
           onProgress({ done, total, fraction: total > 0 ? Math.min(1, done / total) : 1 });
         }
       : undefined;
-    try {
-      return await call(report, flag);
-    } catch (e) {
-      throw toJukeboxError(e, this.path);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.#inflight.delete(flag);
-    }
+    return runAbortable(opts.signal, this.#inflight, this.path, (flag) => call(report, flag));
   }
+
 }
 
 /** Loads a VQ-VAE from a converted .safetensors file or an original .pth.tar checkpoint. */
