@@ -14,6 +14,7 @@
         "csrc/cpu/vq_avx2.cc",
         "csrc/cpu/fma_peak.cc",
         "csrc/cpu/matmul.cc",
+        "csrc/cpu/gemv_avx2.cc",
         "csrc/cpu/attention.cc",
         "csrc/model/vqvae.cc",
         "csrc/model/transformer.cc",

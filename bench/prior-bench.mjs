@@ -1,29 +1,27 @@
-// npm run bench:prior: CPU decode and prefill speed of prior-shaped transformers with
-// random weights (a few layers of the official widths, projected to the full depth), next
-// to this machine's memory bandwidth measured in the same run. Decoding one token reads
-// every weight once, so GB/s of weights streamed is the figure that matters.
+// npm run bench:prior: CPU decode and prefill speed of prior-shaped transformers (official
+// widths and attention layout, a few layers, random fp16 weights in a memory-mapped
+// .safetensors like a converted 5B model), next to the memory bandwidth measured in the same
+// run. Decoding one token reads every weight once, so the GB/s of weights streamed per step
+// against the copy bandwidth is the figure that matters.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { native } from '../dist/native.js';
 import { preset } from '../dist/hparams/presets.js';
 import { priorStructure } from '../dist/prior/structure.js';
-import { priorPlan } from '../dist/prior/layout.js';
+import { priorKeys, priorPlan } from '../dist/prior/layout.js';
 import { vqvaeHparams } from '../dist/vqvae/hparams.js';
+import { readSafetensorsHeader, writeSafetensors } from '../dist/checkpoint/index.js';
 
-const LAYERS = Number(process.env.BENCH_LAYERS ?? 6);
+const LAYERS = Number(process.env.BENCH_LAYERS ?? 8);
 const addon = native();
+const tmp = mkdtempSync(join(tmpdir(), 'jukebox-bench-'));
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s / 0x100000000 - 0.5;
-  };
-}
-const rand = rng(1);
-
-function memoryBandwidthGBs() {
-  const a = new Float64Array(64 << 20 >> 3), b = new Float64Array(64 << 20 >> 3);
+function copyBandwidthGBs() {
+  const a = new Float64Array((256 << 20) >> 3), b = new Float64Array((256 << 20) >> 3);
   a.fill(1);
+  b.set(a);
   let best = 0;
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
@@ -33,50 +31,72 @@ function memoryBandwidthGBs() {
   return best;
 }
 
-async function bench(name, hp) {
-  const vq = vqvaeHparams(preset('vqvae'), 'vqvae');
-  const h = { ...preset(hp), prior_depth: LAYERS };
-  const s = priorStructure(h, vq, name);
-  // random weights; embeddings of the right shape (bins x w)
-  const shapes = new Map();
-  const { priorKeys } = await import('../dist/prior/layout.js');
-  for (const [k, shape] of priorKeys(s)) shapes.set(k, shape);
-  const ref = (key) => {
-    const shape = shapes.get(key);
-    const n = shape.reduce((a, b) => a * b, 1);
-    const a = new Float32Array(n);
-    const scale = key.endsWith('.weight') && key.includes('ln') ? 0 : 0.02;
-    for (let i = 0; i < n; i++) a[i] = key.includes('ln_') && key.endsWith('weight') ? 1 : rand() * scale;
-    return a;
-  };
-  const plan = priorPlan(s, ref);
-  const prior = new addon.Prior(plan);
-  const w = s.prior.width, L = s.prior.len;
-  const weightBytes = LAYERS * 4 * (w * 3 * s.prior.state + s.prior.state * w + 2 * w * s.prior.mlp);
-  const yCond = new Float32Array(w);
-  const xCond = s.upsampler || s.timing ? new Float32Array(L * w) : null;
-  const tokens = new Int32Array(L);
-  const steps = 32;
-  // decode: `steps` tokens after a short prefix
-  await prior.sample({ n: 1, tokens, prefix: 0, end: 4, yCond, xCond, temperature: 1, seed: 1 });
-  let t0 = performance.now();
-  await prior.sample({ n: 1, tokens, prefix: 0, end: steps, yCond, xCond, temperature: 1, seed: 1 });
-  const perToken = (performance.now() - t0) / 1000 / steps;
-  // prefill: half a window in one block-sparse pass
-  const prefix = L / 2;
-  t0 = performance.now();
-  await prior.sample({ n: 1, tokens, prefix, end: prefix, yCond, xCond, temperature: 1, seed: 1 });
-  const prefill = (performance.now() - t0) / 1000;
-  prior.dispose();
-  const full = s.prior.depth === LAYERS ? 1 : 1;
-  const depth = preset(hp).prior_depth;
-  return { name, w, perTokenFull: (perToken * depth) / LAYERS, gbs: weightBytes / perToken / 1e9, prefillTokS: prefix / ((prefill * depth) / LAYERS) };
+// Random fp16 bits around +-0.01 (exponent 0x20); LayerNorm weights 1.0, biases 0.
+function randomTensor(key, shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const isVector = shape.length === 1 || key.endsWith('start_token');
+  if (isVector) {
+    const f = new Float32Array(n).fill(/ln_\d\.weight|_ln\.weight|ln\.weight/.test(key) ? 1 : 0);
+    return { name: key, dtype: 'F32', shape, nbytes: f.byteLength, source: new Uint8Array(f.buffer) };
+  }
+  const h = new Uint16Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    h[i] = 0x2000 | (s >>> 22) | ((s & 1) << 15);
+  }
+  return { name: key, dtype: 'F16', shape, nbytes: h.byteLength, source: new Uint8Array(h.buffer) };
 }
 
-const bw = memoryBandwidthGBs();
-console.log(`Prior CPU decode, ${addon.kernels.info().threads} threads, random fp32 weights, ${LAYERS} layers timed and projected to the full depth`);
-console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s`);
-for (const [name, hp] of [['upsampler (w 1920, 72 layers)', 'upsampler_level_0'], ['1b_lyrics top (w 2048, 72 layers)', 'prior_1b_lyrics']]) {
-  const r = await bench(name, hp);
-  console.log(`  ${name}: decode ${(1 / r.perTokenFull).toFixed(2)} tokens/s at batch 1 (${r.gbs.toFixed(1)} GB/s of weights = ${((100 * r.gbs) / bw).toFixed(0)}% of copy bandwidth), prefill ${r.prefillTokS.toFixed(0)} tokens/s`);
+async function bench(name, hp) {
+  const vq = vqvaeHparams(preset('vqvae'), 'vqvae');
+  const s = priorStructure({ ...preset(hp), prior_depth: LAYERS }, vq, name);
+  const file = join(tmp, `${hp}.safetensors`);
+  await writeSafetensors(file, [...priorKeys(s)].map(([k, shape]) => randomTensor(k, shape)), {});
+  const header = readSafetensorsHeader(file);
+  const ref = (key) => {
+    const t = header.tensors.get(key);
+    return { offset: header.dataOffset + t.begin, nbytes: t.end - t.begin, dtype: t.dtype };
+  };
+  const prior = new addon.Prior({ file, ...priorPlan(s, ref) });
+  const w = s.prior.width, L = s.prior.len;
+  const weightBytes = LAYERS * 2 * (w * 3 * s.prior.state + s.prior.state * w + 2 * w * s.prior.mlp);
+  const depth = preset(hp).prior_depth;
+  const out = [];
+  for (const n of [1, 4]) {
+    const yCond = new Float32Array(n * w);
+    const xCond = new Float32Array(n * L * w);
+    const tokens = new Int32Array(n * L);
+    // Two runs of different lengths: their difference is the steps alone, without the
+    // window's set-up (conditioning copies, cache allocation).
+    const run = async (steps) => {
+      const t0 = performance.now();
+      await prior.sample({ n, tokens, prefix: 0, end: steps, yCond, xCond, temperature: 1, seed: 1 });
+      return (performance.now() - t0) / 1000;
+    };
+    await run(4);
+    const perStep = ((await run(40)) - (await run(8))) / 32;
+    out.push({ n, tokS: (n * LAYERS) / (perStep * depth), gbs: weightBytes / perStep / 1e9 });
+  }
+  const prefix = L / 2;
+  const t0 = performance.now();
+  await prior.sample({ n: 1, tokens: new Int32Array(L), prefix, end: prefix, yCond: new Float32Array(w), xCond: new Float32Array(L * w), seed: 1 });
+  const prefillTokS = prefix / (((performance.now() - t0) / 1000) * (depth / LAYERS));
+  prior.dispose();
+  return { out, prefillTokS, depth };
+}
+
+try {
+  const bw = copyBandwidthGBs();
+  console.log(`Prior CPU decode, ${addon.kernels.info().threads} threads (${addon.kernels.info().isa}), random fp16 weights (mmap'd safetensors), ${LAYERS} layers timed, projected to the full depth`);
+  console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s`);
+  for (const [name, hp] of [['upsampler (w 1920, attn_order 2)', 'upsampler_level_0'], ['1b_lyrics top (w 2048, attn_order 12)', 'prior_1b_lyrics']]) {
+    const r = await bench(name, hp);
+    for (const o of r.out) {
+      console.log(`  ${name}, batch ${o.n}: ${o.tokS.toFixed(2)} tokens/s over ${r.depth} layers; ${o.gbs.toFixed(1)} GB/s of weights per step = ${((100 * o.gbs) / bw).toFixed(0)}% of copy bandwidth`);
+    }
+    console.log(`  ${name}: prefill ${r.prefillTokS.toFixed(0)} tokens/s (half a window in one block-sparse pass)`);
+  }
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
 }

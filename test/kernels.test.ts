@@ -178,7 +178,8 @@ describe.each(isas)('transformer kernels (%s)', (isa) => {
   it('linear (x . W + b) matches the reference: fp32 and fp16 weights, (in,out) and (out,in) layouts, odd sizes', () => {
     k.setIsa(isa);
     const rand = rng(31);
-    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [64, 48, 144], [37, 65, 99], [5, 130, 23], [88, 48, 335]]) {
+    // M <= 8 takes the few-row (decode) path; larger M the packed GEMM
+    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [64, 48, 144], [37, 65, 99], [5, 130, 23], [88, 48, 335], [1, 65, 300], [2, 33, 17], [4, 96, 64], [8, 40, 257], [7, 9, 1000]]) {
       const x = randn(M * K, rand);
       const w32 = randn(K * N, rand, 0.2);
       const w16 = new Uint16Array(K * N).map(() => 0x3000 + Math.floor(rand() * 0x1000) + (rand() < 0.5 ? 0x8000 : 0));

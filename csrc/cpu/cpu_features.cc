@@ -10,8 +10,11 @@ Isa detected_isa() {
 #if defined(__x86_64__) || defined(__i386__)
   static const Isa isa = [] {
     __builtin_cpu_init();
-    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? Isa::Avx2Fma
-                                                                              : Isa::Generic;
+    // F16C (fp16 weights) ships with every AVX2 CPU, but the kernels use it: check it too.
+    return (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __builtin_cpu_supports("f16c"))
+               ? Isa::Avx2Fma
+               : Isa::Generic;
   }();
   return isa;
 #else

@@ -9,7 +9,9 @@
 
 #include "../core/buffer.h"
 #include "../core/half.h"
+#include "cpu_features.h"
 #include "gemm_ukernel.h"
+#include "gemv.h"
 
 namespace jb {
 
@@ -93,9 +95,14 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     const int j0 = task * kCols, j1 = std::min(N, j0 + kCols), nc = j1 - j0;
     float acc[kSmallRows][kCols];
     float wrow[kCols];
+    const bool simd = active_isa() == Isa::Avx2Fma && (w.dtype == DType::F32 || w.dtype == DType::F16);
     for (int m = 0; m < M; ++m)
       for (int j = 0; j < nc; ++j) acc[m][j] = 0.0f;
-    if (!w.transposed) {
+    if (simd && !w.transposed) {
+      gemv_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, N, j0, nc, &acc[0][0], kCols);
+    } else if (simd) {
+      dots_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, j0, nc, &acc[0][0], kCols);
+    } else if (!w.transposed) {
       for (int kk = 0; kk < K; ++kk) {
         const float* wr;
         if (w.dtype == DType::F32) {

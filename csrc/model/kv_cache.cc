@@ -22,10 +22,10 @@ LayerKVCache::LayerKVCache(int func, int n, int state, int len, int block_ctx, i
     default: fail("ERR_HPARAMS", "no KV cache for attention type " + std::to_string(func));
   }
   per_sample_ = rows * s_;
+  // Not zeroed: every entry is written before a query reads it (previous-block attention
+  // in block 0 reads nothing), and untouched pages of a large cache then cost nothing.
   k_.reset(per_sample_ * n, "KV cache");
   v_.reset(per_sample_ * n, "KV cache");
-  k_.zero();
-  v_.zero();
 }
 
 void LayerKVCache::put(int b, int pos, const float* k, const float* v) {
