@@ -6,9 +6,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
+import type { ScoreMode } from '../score.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
-import { convertCommand, decodeCommand, encodeCommand, generateCommand } from './commands.js';
+import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand } from './commands.js';
 import { join } from 'node:path';
 
 function intArg(name: string) {
@@ -130,6 +131,20 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
       } finally {
         process.removeListener('SIGINT', stop);
       }
+    });
+
+  program
+    .command('score')
+    .description('run a prior over given tokens (teacher forcing) and report bits per token: full forward, KV-cached decoding, or prefill + decoding')
+    .argument('<prior>', 'prior (.safetensors, or .pth.tar with --vqvae)')
+    .requiredOption('--inputs <npz>', '.npz with y (n, label_len incl. lyric tokens) and tokens (n, n_ctx) or combined (n, len); upper for upsamplers')
+    .option('--vqvae <file>', 'the VQ-VAE, for an original .pth.tar prior')
+    .addOption(new Option('--mode <mode>', 'forward, sample (decode from the start) or primed (prefill --prefix tokens, then decode)').choices(['forward', 'sample', 'primed']).default('forward'))
+    .option('--prefix <n>', 'primed mode: tokens prefilled before decoding', intArg('--prefix'))
+    .option('--chunk <n>', 'primed mode: prefill in chunks of n (default: one pass)', intArg('--chunk'))
+    .option('--dump-logits <npz>', 'write every position\'s logits (float32, (n, len, bins))')
+    .action(async (prior: string, o: { inputs: string; vqvae?: string; mode: ScoreMode; prefix?: number; chunk?: number; dumpLogits?: string }) => {
+      await scoreCommand({ prior, ...o }, log);
     });
 
   program
