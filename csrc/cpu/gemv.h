@@ -10,6 +10,11 @@ namespace jb {
 
 void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0,
                int nc, float* acc, int ldacc);
+// Rows [k0, k1) of W stored (K, N), all N columns: acc[m][j] = sum_{k0<=k<k1} x[m][k] W[k][j].
+// W is read front to back as one sequential stream (splitting K across threads keeps every
+// thread's stream sequential); acc (M x N, row stride ldacc) is overwritten.
+void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1,
+                      float* acc, int ldacc);
 void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
                float* acc, int ldacc);
 

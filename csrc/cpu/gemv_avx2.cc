@@ -93,7 +93,47 @@ __attribute__((target("avx2,fma,f16c"))) void dots_impl(const float* x, int M, i
   }
 }
 
+template <int R, bool F16>
+__attribute__((target("avx2,fma,f16c"))) void krange_impl(const float* x, int ldx, const void* w, int N, int k0, int k1,
+                                                           float* acc, int ldacc) {
+  const int nv = N & ~15;
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < N; ++j) acc[size_t(r) * ldacc + j] = 0.0f;
+  for (int k = k0; k < k1; ++k) {
+    const size_t base = size_t(k) * N;
+    __m256 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
+    for (int j = 0; j < nv; j += 16) {
+      const __m256 w0 = load8<F16>(w, base + j), w1 = load8<F16>(w, base + j + 8);
+      for (int r = 0; r < R; ++r) {
+        float* a = acc + size_t(r) * ldacc + j;
+        _mm256_storeu_ps(a, _mm256_fmadd_ps(xv[r], w0, _mm256_loadu_ps(a)));
+        _mm256_storeu_ps(a + 8, _mm256_fmadd_ps(xv[r], w1, _mm256_loadu_ps(a + 8)));
+      }
+    }
+    for (int j = nv; j < N; ++j) {
+      const float wv = load1<F16>(w, base + j);
+      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + j] += x[size_t(r) * ldx + k] * wv;
+    }
+  }
+}
+
 }  // namespace
+
+void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1, float* acc,
+                      int ldacc) {
+  // Up to 4 rows per pass over W, so a batch of 4 still reads every weight once.
+  for (int m0 = 0; m0 < M; m0 += 4) {
+    const float* xm = x + size_t(m0) * ldx;
+    float* am = acc + size_t(m0) * ldacc;
+    switch (M - m0 < 4 ? M - m0 : 4) {
+      case 1: f16 ? krange_impl<1, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<1, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
+      case 2: f16 ? krange_impl<2, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<2, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
+      case 3: f16 ? krange_impl<3, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<3, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
+      default: f16 ? krange_impl<4, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<4, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
+    }
+  }
+}
 
 void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0, int nc,
                float* acc, int ldacc) {
@@ -120,6 +160,7 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 namespace jb {
 // Non-x86 builds never call these (cpu_features reports Generic there).
 void gemv_avx2(const float*, int, int, const void*, bool, int, int, int, int, float*, int) {}
+void gemv_krange_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
 void dots_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
 }  // namespace jb
 

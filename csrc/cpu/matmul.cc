@@ -86,8 +86,35 @@ void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
 
 // Few rows (token-by-token decoding): packing W would cost as much as the product, so read
 // it in place, a block of output columns per task.
+// Few rows, W stored (K, N): each thread streams a contiguous band of W's rows (all
+// columns), then the partial sums are added. Column blocks would make every thread read W
+// in short strided pieces, which the prefetchers serve far worse.
+static void matmul_few_rows_streaming(const float* x, int M, int ldx, const WeightView& w, const float* bias,
+                                      float* y, int ldy, bool accumulate, ThreadPool& pool) {
+  const int K = w.k, N = w.n;
+  const int parts = std::max(1, std::min(pool.size(), K / 16));
+  std::vector<float> partial(size_t(parts) * M * N);
+  pool.parallel_for(parts, [&](int p, int) {
+    const int k0 = int(int64_t(K) * p / parts), k1 = int(int64_t(K) * (p + 1) / parts);
+    gemv_krange_avx2(x, M, ldx, w.data, w.dtype == DType::F16, N, k0, k1, partial.data() + size_t(p) * M * N, N);
+  });
+  for (int m = 0; m < M; ++m) {
+    float* yr = y + size_t(m) * ldy;
+    for (int j = 0; j < N; ++j) {
+      float v = 0.0f;
+      for (int p = 0; p < parts; ++p) v += partial[(size_t(p) * M + m) * N + j];
+      v += bias ? bias[j] : 0.0f;
+      yr[j] = accumulate ? yr[j] + v : v;
+    }
+  }
+}
+
 static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                             float* y, int ldy, bool accumulate, ThreadPool& pool) {
+  if (active_isa() == Isa::Avx2Fma && !w.transposed && (w.dtype == DType::F32 || w.dtype == DType::F16)) {
+    matmul_few_rows_streaming(x, M, ldx, w, bias, y, ldy, accumulate, pool);
+    return;
+  }
   constexpr int kCols = 256;
   const int K = w.k, N = w.n;
   const int tasks = (N + kCols - 1) / kCols;
