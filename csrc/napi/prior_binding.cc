@@ -121,6 +121,30 @@ Napi::Float32Array adopt(Napi::Env env, std::vector<float>&& v) {
   return Napi::Float32Array::New(env, holder->size(), ab, 0);
 }
 
+// The window inputs forward() and attention() share: (tokens, n, yCond, xCond, xCondLen,
+// encoderKv) as positional arguments 0..5, copied so the job can run off the JS thread.
+struct WindowInputs {
+  int n = 0, xlen = 0;
+  std::shared_ptr<std::vector<int32_t>> tokens;
+  std::shared_ptr<std::vector<float>> y_cond, x_cond, enc_kv;
+};
+
+WindowInputs window_inputs(const Napi::CallbackInfo& info, const Autoregressive& m) {
+  WindowInputs in;
+  Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
+  in.n = info[1].As<Napi::Number>().Int32Value();
+  const int L = m.len(), w = m.width(), n = in.n;
+  require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
+          "expected " + std::to_string(n) + " x " + std::to_string(L) + " tokens");
+  in.xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
+  in.tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+  in.y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
+  in.x_cond = copy_or_null(optional_f32(info[3], size_t(n) * in.xlen * w, "xCond"), size_t(n) * in.xlen * w);
+  const int enc = m.transformer().dims().enc_len;
+  in.enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+  return in;
+}
+
 class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -196,29 +220,19 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      const Autoregressive& m = *st->prior;
-      Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
-      const int n = info[1].As<Napi::Number>().Int32Value();
-      const int L = m.len(), w = m.width();
-      require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
-              "expected " + std::to_string(n) + " x " + std::to_string(L) + " tokens");
-      const int xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
-      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
-      auto y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
-      auto x_cond = copy_or_null(optional_f32(info[3], size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
-      const int enc = m.transformer().dims().enc_len;
-      auto enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+      const WindowInputs in = window_inputs(info, *st->prior);
       const bool record = info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
       return start_async_job(
           info.Env(),
-          [st, tokens, y_cond, x_cond, xlen, enc_kv, n, record](Progress& progress) -> Finisher {
+          [st, in, record](Progress& progress) -> Finisher {
             const Autoregressive& m = *st->prior;
-            const int L = m.len(), w = m.width();
+            const int L = m.len(), w = m.width(), n = in.n;
             auto out = std::make_shared<std::vector<float>>(size_t(n) * L * (m.encode_only() ? w : m.bins()));
             auto input = std::make_shared<std::vector<float>>(record ? size_t(L) * w : 0);
             auto layers = std::make_shared<std::vector<float>>(record ? size_t(m.transformer().depth()) * L * w : 0);
-            m.forward(tokens->data(), n, y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr, xlen,
-                      enc_kv ? enc_kv->data() : nullptr, out->data(), ThreadPool::global(), progress,
+            m.forward(in.tokens->data(), n, in.y_cond ? in.y_cond->data() : nullptr,
+                      in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
+                      out->data(), ThreadPool::global(), progress,
                       record ? input->data() : nullptr, record ? layers->data() : nullptr);
             return [out, input, layers, record](Napi::Env env) -> Napi::Value {
               Napi::Object o = Napi::Object::New(env);
@@ -241,29 +255,20 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
       const Autoregressive& m = *st->prior;
-      Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
-      const int n = info[1].As<Napi::Number>().Int32Value();
-      const int L = m.len(), w = m.width();
-      require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "tokens must be n x context");
-      const int xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
+      const WindowInputs in = window_inputs(info, m);
       const int layer = info[6].As<Napi::Number>().Int32Value(), head = info[7].As<Napi::Number>().Int32Value();
       const Transformer& t = m.transformer();
       require(layer >= 0 && layer < t.depth() && head >= 0 && head < t.dims().heads, "ERR_INVALID_ARGUMENT",
               "attention layer/head out of range");
-      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
-      auto y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
-      auto x_cond = copy_or_null(optional_f32(info[3], size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
-      const int enc = t.dims().enc_len;
-      auto enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
-      const int keys = t.layer(layer).attn_func == 6 ? enc : L;
+      const int keys = t.layer(layer).attn_func == 6 ? t.dims().enc_len : m.len();
       return start_async_job(
           info.Env(),
-          [st, tokens, y_cond, x_cond, xlen, enc_kv, n, layer, head, keys](Progress& progress) -> Finisher {
+          [st, in, layer, head, keys](Progress& progress) -> Finisher {
             const Autoregressive& m = *st->prior;
-            auto probs = std::make_shared<std::vector<float>>(size_t(n) * m.len() * keys);
-            m.forward_prefix(tokens->data(), n, m.len(), y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr,
-                             xlen, enc_kv ? enc_kv->data() : nullptr, nullptr, ThreadPool::global(), progress, nullptr,
-                             nullptr, nullptr, layer, head, probs->data());
+            auto probs = std::make_shared<std::vector<float>>(size_t(in.n) * m.len() * keys);
+            m.forward_prefix(in.tokens->data(), in.n, m.len(), in.y_cond ? in.y_cond->data() : nullptr,
+                             in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
+                             nullptr, ThreadPool::global(), progress, nullptr, nullptr, nullptr, layer, head, probs->data());
             return [probs](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*probs)); };
           },
           info.Env().Undefined(), info[8]);
