@@ -34,6 +34,16 @@ async function conditioning(p: Prior, name: string) {
   };
 }
 
+/** Prefill logits then step logits, per sample: every position of the window. */
+function allLogits(out: { logits?: Float32Array; prefixLogits?: Float32Array }, prefix: number, L: number, bins: number): Float32Array {
+  const got = new Float32Array(2 * L * bins);
+  for (let b = 0; b < 2; b++) {
+    got.set(out.prefixLogits!.subarray(b * prefix * bins, (b + 1) * prefix * bins), b * L * bins);
+    got.set(out.logits!.subarray(b * (L - prefix) * bins, (b + 1) * (L - prefix) * bins), (b * L + prefix) * bins);
+  }
+  return got;
+}
+
 const names = ['upsampler_like', 'prior_5b_like', 'prior_5b_lyrics_like', 'prior_1b_lyrics_like'];
 
 describe.each(names)('%s KV-cached decoding', (name) => {
@@ -47,13 +57,7 @@ describe.each(names)('%s KV-cached decoding', (name) => {
       n: 2, tokens, prefix, ...(await conditioning(p, name)), forced: tokens, recordLogits: true, recordPrefixLogits: true,
     });
     expect([...out.tokens]).toEqual([...tokens]);
-    const ref = readF32(`priors/${name}/sample_logits.f32.bin`);
-    const got = new Float32Array(2 * L * bins);
-    for (let b = 0; b < 2; b++) {
-      got.set(out.prefixLogits!.subarray(b * prefix * bins, (b + 1) * prefix * bins), b * L * bins);
-      got.set(out.logits!.subarray(b * (L - prefix) * bins, (b + 1) * (L - prefix) * bins), (b * L + prefix) * bins);
-    }
-    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(allLogits(out, prefix, L, bins), readF32(`priors/${name}/sample_logits.f32.bin`))).toBeLessThan(1e-4);
     p.dispose();
   });
 
@@ -65,13 +69,7 @@ describe.each(names)('%s KV-cached decoding', (name) => {
     const out = await p.sample({
       n: 2, tokens, prefix, prefillChunk: chunk, ...(await conditioning(p, name)), forced: tokens, recordLogits: true, recordPrefixLogits: true,
     });
-    const ref = readF32(`priors/${name}/primed_logits.f32.bin`);
-    const got = new Float32Array(2 * L * bins);
-    for (let b = 0; b < 2; b++) {
-      got.set(out.prefixLogits!.subarray(b * prefix * bins, (b + 1) * prefix * bins), b * L * bins);
-      got.set(out.logits!.subarray(b * (L - prefix) * bins, (b + 1) * (L - prefix) * bins), (b * L + prefix) * bins);
-    }
-    expect(maxAbsDiff(got, ref)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(allLogits(out, prefix, L, bins), readF32(`priors/${name}/primed_logits.f32.bin`))).toBeLessThan(1e-4);
     p.dispose();
   });
 });

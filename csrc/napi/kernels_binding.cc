@@ -18,15 +18,7 @@ namespace jb {
 
 namespace {
 
-const float* f32(const Napi::Value& v, size_t expect, const char* what) {
-  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
-          "ERR_INVALID_ARGUMENT", std::string(what) + " must be a Float32Array");
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  require(a.ElementLength() == expect, "ERR_INVALID_ARGUMENT",
-          std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " +
-              std::to_string(expect));
-  return a.Data();
-}
+const float* f32(const Napi::Value& v, size_t expect, const char* what) { return float32_arg(v, expect, what); }
 
 bool use_ref(const Napi::Value& impl) { return impl.IsString() && impl.ToString().Utf8Value() == "ref"; }
 

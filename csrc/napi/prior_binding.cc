@@ -99,13 +99,7 @@ std::unique_ptr<Autoregressive> build_autoregressive(WeightStore& st, const Napi
 }
 
 const float* optional_f32(const Napi::Value& v, size_t expect, const char* what) {
-  if (v.IsNull() || v.IsUndefined()) return nullptr;
-  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
-          "ERR_INVALID_ARGUMENT", std::string(what) + " must be a Float32Array");
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  require(a.ElementLength() == expect, "ERR_INVALID_ARGUMENT",
-          std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " + std::to_string(expect));
-  return a.Data();
+  return v.IsNull() || v.IsUndefined() ? nullptr : float32_arg(v, expect, what);
 }
 
 std::shared_ptr<std::vector<float>> copy_or_null(const float* p, size_t n) {

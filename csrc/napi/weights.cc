@@ -6,6 +6,16 @@
 
 namespace jb {
 
+const float* float32_arg(const Napi::Value& v, size_t expect, const char* what) {
+  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array,
+          "ERR_INVALID_ARGUMENT", std::string(what) + " must be a Float32Array");
+  Napi::Float32Array a = v.As<Napi::Float32Array>();
+  require(a.ElementLength() == expect, "ERR_INVALID_ARGUMENT",
+          std::string(what) + " has " + std::to_string(a.ElementLength()) + " values, expected " +
+              std::to_string(expect));
+  return a.Data();
+}
+
 int get_int(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   require(v.IsNumber(), "ERR_INVALID_ARGUMENT", std::string("expected a number for '") + key + "'");

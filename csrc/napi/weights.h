@@ -16,6 +16,9 @@ namespace jb {
 std::vector<float> read_weight(const Napi::Value& v, const MappedFile* file, size_t expect_numel,
                                const std::string& name);
 
+// A Float32Array argument of exactly `expect` values (ERR_INVALID_ARGUMENT otherwise).
+const float* float32_arg(const Napi::Value& v, size_t expect, const char* what);
+
 int get_int(const Napi::Object& o, const char* key);
 int get_int_or(const Napi::Object& o, const char* key, int fallback);
 double get_number_or(const Napi::Object& o, const char* key, double fallback);
