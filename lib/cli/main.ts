@@ -128,6 +128,11 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
           log,
           ac.signal,
         );
+      } catch (e) {
+        if (e instanceof JukeboxError && e.code === 'ERR_ABORTED') {
+          throw new JukeboxError('ERR_ABORTED', `stopped; the codes of every finished window are in ${o.output as string}: run the same command with --resume to continue`);
+        }
+        throw e;
       } finally {
         process.removeListener('SIGINT', stop);
       }
