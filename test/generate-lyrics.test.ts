@@ -2,7 +2,7 @@
  * Lyric models through generate() and the CLI: priors converted with their artist/genre
  * id files, names looked up through the stored vocabulary, lyrics tokenised and windowed.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,6 +103,19 @@ describe('lyric models', () => {
     expect(wav.channels[0].length).toBe(17536);
     const again = await run(process.execPath, [...args, '--resume'], { env: { ...process.env, CI: '1' } });
     expect(again.stdout).toMatch(/seed 11/);
+    // Ctrl-C: stops within a token, says how to resume, and --resume finishes the same run
+    const out2 = p('cli-sigint');
+    const longer = args.map((a) => (a === out ? out2 : a === '0.4' ? '3' : a));
+    const child = spawn(process.execPath, longer, { env: { ...process.env, CI: '1' } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((resolve) => child.stdout.on('data', (d) => String(d).includes('level 1: sampling') && resolve()));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/stopped; .* --resume to continue \[ERR_ABORTED\]/);
+    const resumed = await run(process.execPath, [...longer, '--resume'], { env: { ...process.env, CI: '1' } });
+    expect(resumed.stdout).toMatch(/wrote 4 WAV file/);
     const bad = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), 'generate', '-o', out]).catch((e) => e as { code: number; stderr: string });
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toMatch(/^jukebox: error: no model given/);
