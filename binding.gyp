@@ -16,6 +16,8 @@
         "csrc/cpu/matmul.cc",
         "csrc/cpu/gemv_avx2.cc",
         "csrc/cpu/attention.cc",
+        "csrc/cpu/vec.cc",
+        "csrc/cpu/vec_avx2.cc",
         "csrc/model/vqvae.cc",
         "csrc/model/transformer.cc",
         "csrc/model/prior.cc",

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "vec.h"
 
 namespace jb {
 
@@ -69,6 +70,8 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
   constexpr int kRowsPerTask = 16;
   const int row_tasks = (s.len + kRowsPerTask - 1) / kRowsPerTask;
   std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(max_keys + dh));
+  const DotFn dot = active_dot();
+  const AxpyFn axpy = active_axpy();
   pool.parallel_for(row_tasks * s.heads, [&](int task, int worker) {
     const int h = task % s.heads;
     const int i0 = (task / s.heads) * kRowsPerTask, i1 = std::min(s.len, i0 + kRowsPerTask);
@@ -87,10 +90,7 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
       int n = 0;
       float mx = -INFINITY;
       for (int j = r.first; j <= r.last; j += r.step, ++n) {
-        const float* kj = k + size_t(j) * ldk + size_t(h) * dh;
-        float dot = 0.0f;
-        for (int d = 0; d < dh; ++d) dot += qi[d] * kj[d];
-        w[n] = dot * scale;
+        w[n] = dot(qi, k + size_t(j) * ldk + size_t(h) * dh, dh) * scale;
         mx = std::max(mx, w[n]);
       }
       float sum = 0.0f;
@@ -102,10 +102,9 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
       std::fill(acc, acc + dh, 0.0f);
       n = 0;
       for (int j = r.first; j <= r.last; j += r.step, ++n) {
-        const float* vj = v + size_t(j) * ldv + size_t(h) * dh;
         const float p = w[n] * inv;
         if (rec) rec[j] = p;
-        for (int d = 0; d < dh; ++d) acc[d] += p * vj[d];
+        axpy(p, v + size_t(j) * ldv + size_t(h) * dh, acc, dh);
       }
       std::copy(acc, acc + dh, o);
     }

@@ -6,6 +6,7 @@
 
 #include "../core/philox.h"
 #include "../cpu/attention.h"
+#include "../cpu/vec.h"
 
 namespace jb {
 
@@ -22,14 +23,13 @@ void attend_one(const float* q, const LayerKVCache::Run& run, int state, int hea
   const double sc = 1.0 / std::sqrt(std::sqrt(double(dh)));
   const float scale = float(sc * sc);
   std::vector<float> w(run.count);
+  const DotFn dot = active_dot();
+  const AxpyFn axpy = active_axpy();
   for (int h = 0; h < heads; ++h) {
     const float* qh = q + h * dh;
     float mx = -INFINITY;
     for (int j = 0; j < run.count; ++j) {
-      const float* kj = run.k + size_t(j) * state + h * dh;
-      float dot = 0.0f;
-      for (int d = 0; d < dh; ++d) dot += qh[d] * kj[d];
-      w[j] = dot * scale;
+      w[j] = dot(qh, run.k + size_t(j) * state + h * dh, dh) * scale;
       mx = std::max(mx, w[j]);
     }
     float sum = 0.0f;
@@ -37,11 +37,7 @@ void attend_one(const float* q, const LayerKVCache::Run& run, int state, int hea
     const float inv = 1.0f / sum;
     float* oh = out + h * dh;
     std::fill(oh, oh + dh, 0.0f);
-    for (int j = 0; j < run.count; ++j) {
-      const float* vj = run.v + size_t(j) * state + h * dh;
-      const float p = w[j] * inv;
-      for (int d = 0; d < dh; ++d) oh[d] += p * vj[d];
-    }
+    for (int j = 0; j < run.count; ++j) axpy(w[j] * inv, run.v + size_t(j) * state + h * dh, oh, dh);
   }
 }
 

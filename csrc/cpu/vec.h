@@ -1,0 +1,20 @@
+// Vector primitives for the attention inner loops (a query against one key; a value
+// accumulated with a weight). Plain C++ leaves float reductions scalar (vectorising them
+// would change rounding, which the compiler may not do by itself), so the AVX2 versions
+// are picked at run time like the other kernels.
+#pragma once
+
+namespace jb {
+
+using DotFn = float (*)(const float* a, const float* b, int n);
+using AxpyFn = void (*)(float alpha, const float* x, float* y, int n);  // y += alpha * x
+
+float dot_generic(const float* a, const float* b, int n);
+void axpy_generic(float alpha, const float* x, float* y, int n);
+float dot_avx2(const float* a, const float* b, int n);
+void axpy_avx2(float alpha, const float* x, float* y, int n);
+
+DotFn active_dot();
+AxpyFn active_axpy();
+
+}  // namespace jb
