@@ -140,6 +140,16 @@ export function storedHparams(file: ModelFile, key: string = META.hparams): Hpar
   }
 }
 
+/**
+ * How native code gets a weight: the byte range in the file it memory-maps (any dtype,
+ * read in place), or, for a strided view of a .pth.tar storage, a gathered float32 copy.
+ */
+export function nativeWeight(file: ModelFile, name: string): { offset: number; nbytes: number; dtype: DType } | Float32Array {
+  const w = file.tensors.get(name);
+  if (!w) throw new JukeboxError('ERR_MISSING_KEY', `${file.path}: missing weight "${name}"`);
+  return w.fileOffset !== undefined ? { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype } : readFloat32(file, name);
+}
+
 /** Float32 copy of a floating-point tensor (F32, F16, BF16). */
 export function readFloat32(file: ModelFile, name: string): Float32Array {
   const w = file.tensors.get(name);

@@ -11,7 +11,7 @@ import { loadPrior, type Prior } from '../prior/prior.js';
 import { loadVQVAE, type VQVAE } from '../vqvae/vqvae.js';
 import { DEFAULT_HOP_FRACTIONS } from './schedule.js';
 import { sampleLevel, type WindowLabels } from './sample-level.js';
-import { labelerFor, type Labeler } from './labeler.js';
+import { labelerFor } from './labeler.js';
 import { hasAlignment, lyricsAlignment, type Alignment } from './alignment.js';
 import { encodeNpz, type NpzWritableArray } from '../npz.js';
 import { writeFileSync } from 'node:fs';
@@ -173,6 +173,9 @@ export class Jukebox {
       const prior = this.priors[level]!;
       const s = prior.structure;
       if (s.level !== level) throw new JukeboxError('ERR_MODEL_KIND', `${prior.path} is a level-${s.level} prior, loaded as level ${level}`);
+      if (s.upsampler && !codes[level + 1]) {
+        throw new JukeboxError('ERR_CODES', `level ${level} needs the codes of level ${level + 1}: sample that level too, or give its codes`);
+      }
       const total = sampleLength / s.rawToTokens;
       const labeler = labelerFor(prior, { allowUnknown: o.allowUnknownLabels === true });
       const base = labeler.base({ artist: o.artist, genre: o.genre, lyrics: o.lyrics, totalLength });
@@ -197,7 +200,7 @@ export class Jukebox {
           signal: o.signal,
           onProgress: (p) => {
             const tokensNow = doneTokens + p.token * n;
-            const rate = (tokensNow - 0) / Math.max(1e-3, (Date.now() - started) / 1000);
+            const rate = tokensNow / Math.max(1e-3, (Date.now() - started) / 1000);
             o.onProgress?.({
               phase: 'sample', level, window: p.window, windows: p.windows, token: p.token, tokens: p.tokens,
               etaSeconds: rate > 0 ? Math.max(0, levelTokens - already * n - tokensNow) / rate : NaN,
@@ -208,7 +211,6 @@ export class Jukebox {
         },
         existing,
       );
-      if (s.upsampler && !codes[level + 1]) throw new JukeboxError('ERR_CODES', `level ${level} needs the codes of level ${level + 1}`);
     }
 
     // Lyrics alignment from the top prior's attention, as the original computes it.
@@ -257,7 +259,6 @@ export async function loadJukebox(o: LoadJukeboxOptions): Promise<Jukebox> {
   return new Jukebox(vqvae, priors);
 }
 
-export type { Labeler };
 
 /** A prior only makes sense with the VQ-VAE it was trained against. */
 function checkSameVQVAE(prior: Prior, vq: VQVAE): void {

@@ -10,7 +10,7 @@
 import { JukeboxError } from '../errors.js';
 import { mergeHparams } from '../hparams/merge.js';
 import type { Hparams } from '../hparams/presets.js';
-import { META, detectKind, openModelFile, readFloat32, storedHparams, type ModelFile } from '../model-file.js';
+import { META, detectKind, nativeWeight, openModelFile, storedHparams, type ModelFile } from '../model-file.js';
 import { native, runAbortable, toJukeboxError, type NativeAbortFlag, type NativeWeight } from '../native.js';
 import { vqvaeHparams, type VQVAEHparams } from '../vqvae/hparams.js';
 import { checkTensors } from '../vqvae/validate.js';
@@ -228,12 +228,8 @@ export async function loadPrior(path: string, opts: LoadPriorOptions = {}): Prom
   const { raw, vq } = priorHparamsOf(file, opts);
   const structure = priorStructure(raw, vq, path);
   checkTensors(file, priorKeys(structure), 'prior');
-  const ref = (key: string): NativeWeight => {
-    const w = file.tensors.get(key)!;
-    return w.fileOffset !== undefined ? { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype } : readFloat32(file, key);
-  };
   // Vectors (biases, LayerNorms, start tokens) are always read as fp32 by the engine.
-  const plan = { file: path, ...priorPlan(structure, ref) };
+  const plan = { file: path, ...priorPlan(structure, (key): NativeWeight => nativeWeight(file, key)) };
   let handle: NativePrior;
   try {
     handle = new (nativePriorClass())(plan);

@@ -5,7 +5,7 @@
 import { JukeboxError } from '../errors.js';
 import { mergeHparams } from '../hparams/merge.js';
 import type { Hparams } from '../hparams/presets.js';
-import { detectKind, openModelFile, readFloat32, storedHparams, type ModelFile } from '../model-file.js';
+import { detectKind, nativeWeight, openModelFile, storedHparams, type ModelFile } from '../model-file.js';
 import {
   native,
   runAbortable,
@@ -14,7 +14,6 @@ import {
   type NativeConvSpec,
   type NativeStack,
   type NativeVQVAE,
-  type NativeWeight,
 } from '../native.js';
 import { vqvaeHparams, type VQVAEHparams } from './hparams.js';
 import { vqvaeLayout, type ConvDesc, type StackDesc, type VQVAELayout } from './layout.js';
@@ -86,14 +85,9 @@ export function validateVQVAEFile(file: ModelFile, h: VQVAEHparams): VQVAELayout
   return layout;
 }
 
-function weight(file: ModelFile, name: string): NativeWeight {
-  const w = file.tensors.get(name)!;
-  if (w.fileOffset !== undefined) return { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype };
-  return readFloat32(file, name); // a strided view: gather it here
-}
 
 function nativeStack(file: ModelFile, s: StackDesc): NativeStack {
-  const conv = (c: ConvDesc): NativeConvSpec => ({ ...c, weight: weight(file, `${c.name}.weight`), bias: weight(file, `${c.name}.bias`) });
+  const conv = (c: ConvDesc): NativeConvSpec => ({ ...c, weight: nativeWeight(file, `${c.name}.weight`), bias: nativeWeight(file, `${c.name}.bias`) });
   return {
     inChannels: s.inChannels,
     outChannels: s.outChannels,
@@ -248,7 +242,7 @@ export async function loadVQVAE(path: string, opts: LoadVQVAEOptions = {}): Prom
     hopLengths: layout.hopLengths,
     encoders: layout.encoders.map((s) => nativeStack(file, s)),
     decoders: layout.decoders.map((s) => nativeStack(file, s)),
-    codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: weight(file, c.name) })),
+    codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: nativeWeight(file, c.name) })),
   };
   let handle: NativeVQVAE;
   try {
