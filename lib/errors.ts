@@ -13,6 +13,7 @@ export type JukeboxErrorCode =
   | 'ERR_DTYPE' // a weight's dtype is not supported for that use
   | 'ERR_HPARAMS' // missing or invalid hyperparameters
   | 'ERR_MODEL_KIND' // e.g. a prior given where a VQ-VAE is expected
+  | 'ERR_MODEL_SET' // a model folder's model.json is missing, malformed or names missing files
   | 'ERR_AUDIO_FORMAT' // unreadable or unsupported audio
   | 'ERR_CODES' // codes out of range or with the wrong shape
   | 'ERR_INVALID_ARGUMENT'

@@ -5,6 +5,7 @@ export { JukeboxError, isJukeboxError, type JukeboxErrorCode } from './errors.js
 export { loadVQVAE, VQVAE, type LoadVQVAEOptions, type EncodeOptions, type RunOptions, type Progress, type BatchCodes } from './vqvae/vqvae.js';
 export type { VQVAEHparams } from './vqvae/hparams.js';
 export { loadJukebox, Jukebox, type GenerateOptions, type GenerateResult, type GenerateProgress, type LoadJukeboxOptions } from './generate/generate.js';
+export { readModelSet, defaultModelDir, defaultModelSet, MODEL_SET_FORMAT, type ModelSet, type ModelSetDefaults } from './model-set.js';
 export { loadPrior, Prior, type LoadPriorOptions } from './prior/prior.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert.js';
 export { modelInfo, type ModelInfo } from './info.js';

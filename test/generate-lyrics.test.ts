@@ -116,8 +116,10 @@ describe('lyric models', () => {
     expect(stderr).toMatch(/stopped; .* --resume to continue \[ERR_ABORTED\]/);
     const resumed = await run(process.execPath, [...longer, '--resume'], { env: { ...process.env, CI: '1' } });
     expect(resumed.stdout).toMatch(/wrote 4 WAV file/);
-    const bad = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), 'generate', '-o', out]).catch((e) => e as { code: number; stderr: string });
+    const bad = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), 'generate', '-o', out, '--model', p('no-such-model')]).catch((e) => e as { code: number; stderr: string });
     expect((bad as { code: number }).code).toBe(1);
-    expect((bad as { stderr: string }).stderr).toMatch(/^jukebox: error: no model given/);
+    expect((bad as { stderr: string }).stderr).toMatch(/^jukebox: error: model folder .*no-such-model does not exist \[ERR_MODEL_SET\]/);
+    const half = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), 'generate', '-o', out, '--top', 'x.safetensors']).catch((e) => e as { code: number; stderr: string });
+    expect((half as { stderr: string }).stderr).toMatch(/^jukebox: error: pass --vqvae and at least one prior/);
   });
 });

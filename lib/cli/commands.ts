@@ -142,6 +142,8 @@ export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {
 }
 
 export interface GenerateArgs {
+  /** A model folder; without it and without vqvae, the package's default model. */
+  model?: string;
   vqvae?: string;
   priors: (string | undefined)[];
   output: string;
@@ -151,9 +153,9 @@ export interface GenerateArgs {
   artist?: string;
   genre?: string;
   lyrics?: string;
-  temperature: number;
-  topK: number;
-  topP: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
   seed?: number;
   levels?: number[];
   prompt?: string;
@@ -166,13 +168,18 @@ export interface GenerateArgs {
 }
 
 export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortSignal): Promise<void> {
-  if (!a.vqvae || a.priors.every((p) => !p)) {
+  const explicit = a.vqvae !== undefined || a.priors.some((p) => p);
+  if (explicit && a.model !== undefined) {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', 'give either --model or --vqvae with the priors, not both');
+  }
+  if (explicit && (!a.vqvae || a.priors.every((p) => !p))) {
     throw new JukeboxError(
       'ERR_INVALID_ARGUMENT',
-      'no model given: pass --vqvae and the priors (--top, --upsampler-1, --upsampler-0), converted with "jukebox convert"',
+      'pass --vqvae and at least one prior (--top, --upsampler-1, --upsampler-0), converted with "jukebox convert" (or --model DIR)',
     );
   }
-  const jb = await loadJukebox({ vqvae: a.vqvae, priors: a.priors });
+  const jb = explicit ? await loadJukebox({ vqvae: a.vqvae, priors: a.priors }) : await loadJukebox({ model: a.model });
+  if (!explicit) log(`model: ${a.model ?? 'the default model (models/default)'}`);
   try {
     let prompt: Float32Array | undefined;
     if (a.prompt) {

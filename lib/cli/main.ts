@@ -73,7 +73,8 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
   program
     .command('generate')
     .description('generate music top-down: sample the top level, upsample, decode to WAV (codes saved after every window; --resume continues)')
-    .option('--vqvae <file>', 'the VQ-VAE (.safetensors)')
+    .option('--model <dir>', 'model folder (model.json naming a VQ-VAE and its priors); default: the model shipped in the package (models/default)')
+    .option('--vqvae <file>', 'the VQ-VAE (.safetensors), instead of --model')
     .option('--top <file>', 'top-level prior (.safetensors)')
     .option('--upsampler-1 <file>', 'level-1 upsampler (.safetensors)')
     .option('--upsampler-0 <file>', 'level-0 upsampler (.safetensors)')
@@ -85,9 +86,9 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--genre <name>', 'genre name or numeric id')
     .option('--lyrics <text>', 'lyrics (lyric models)')
     .option('--lyrics-file <file>', 'read the lyrics from a text file')
-    .option('--temperature <t>', 'sampling temperature', Number, 0.99)
-    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', intArg('--top-k'), 0)
-    .option('--top-p <p>', 'nucleus sampling threshold (0: off)', Number, 0)
+    .option('--temperature <t>', "sampling temperature (default: the model folder's, else 0.99)", Number)
+    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', intArg('--top-k'))
+    .option('--top-p <p>', 'nucleus sampling threshold (0: off)', Number)
     .option('--seed <n>', 'random seed (same seed and inputs, same codes)', intArg('--seed'))
     .option('--levels <list>', 'levels to sample, e.g. 2 for the top only (default: all given)', levelsArg)
     .option('--prompt <audio>', 'continue from this audio (primed mode)')
@@ -104,6 +105,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
       try {
         await generateCommand(
           {
+            model: o.model as string | undefined,
             vqvae: o.vqvae as string | undefined,
             priors: [o.upsampler0 as string | undefined, o.upsampler1 as string | undefined, o.top as string | undefined],
             output: o.output as string,
@@ -113,9 +115,9 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
             artist: o.artist as string | undefined,
             genre: o.genre as string | undefined,
             lyrics,
-            temperature: o.temperature as number,
-            topK: o.topK as number,
-            topP: o.topP as number,
+            temperature: o.temperature as number | undefined,
+            topK: o.topK as number | undefined,
+            topP: o.topP as number | undefined,
             seed: o.seed as number | undefined,
             levels: o.levels as number[] | undefined,
             prompt: o.prompt as string | undefined,

@@ -16,13 +16,19 @@ import { hasAlignment, lyricsAlignment, type Alignment } from './alignment.js';
 import { encodeNpz, type NpzWritableArray } from '../npz.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultModelSet, readModelSet, type ModelSetDefaults } from '../model-set.js';
 import { readRunState, writeLevelCodes, writeRunState, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
-  /** The VQ-VAE (.safetensors from "jukebox convert"). */
-  vqvae: string;
-  /** One prior per level, bottom (level 0) first; undefined for levels you will not sample. */
-  priors: (string | undefined)[];
+  /**
+   * A model folder (model.json naming a VQ-VAE and its priors; lib/model-set.ts). Without it
+   * and without `vqvae`, the package's default model (models/default) is loaded.
+   */
+  model?: string;
+  /** The VQ-VAE (.safetensors from "jukebox convert"); with it, `model` is not used. */
+  vqvae?: string;
+  /** With `vqvae`: one prior per level, bottom (level 0) first; undefined for levels you will not sample. */
+  priors?: (string | undefined)[];
 }
 
 export interface GenerateProgress {
@@ -92,10 +98,14 @@ export class Jukebox {
   readonly vqvae: VQVAE;
   readonly priors: (Prior | undefined)[];
 
+  /** Sampling settings recommended by the model folder it came from (explicit options win). */
+  readonly defaults: ModelSetDefaults;
+
   /** @internal use loadJukebox */
-  constructor(vqvae: VQVAE, priors: (Prior | undefined)[]) {
+  constructor(vqvae: VQVAE, priors: (Prior | undefined)[], defaults: ModelSetDefaults = {}) {
     this.vqvae = vqvae;
     this.priors = priors;
+    this.defaults = defaults;
   }
 
   get sampleRate(): number {
@@ -134,9 +144,9 @@ export class Jukebox {
       artist: o.artist ?? null,
       genre: o.genre ?? null,
       lyrics: o.lyrics ?? null,
-      temperature: o.temperature ?? 0.99,
-      topK: o.topK ?? 0,
-      topP: o.topP ?? 0,
+      temperature: o.temperature ?? this.defaults.temperature ?? 0.99,
+      topK: o.topK ?? this.defaults.topK ?? 0,
+      topP: o.topP ?? this.defaults.topP ?? 0,
       levels,
       hopFractions: o.hopFractions ?? DEFAULT_HOP_FRACTIONS.slice(0, L),
       primed: o.prompt ? o.prompt.length : 0,
@@ -241,13 +251,20 @@ export class Jukebox {
   }
 }
 
-export async function loadJukebox(o: LoadJukeboxOptions): Promise<Jukebox> {
-  const vqvae = await loadVQVAE(o.vqvae);
+export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> {
+  let files: { vqvae: string; priors: (string | undefined)[]; defaults: ModelSetDefaults };
+  if (o.vqvae !== undefined) {
+    files = { vqvae: o.vqvae, priors: o.priors ?? [], defaults: {} };
+  } else {
+    if (o.priors?.some((p) => p)) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'priors were given without their VQ-VAE (vqvae)');
+    files = o.model !== undefined ? readModelSet(o.model) : defaultModelSet();
+  }
+  const vqvae = await loadVQVAE(files.vqvae);
   const priors: (Prior | undefined)[] = [];
   try {
     for (let l = 0; l < vqvae.levels; l++) {
-      const path = o.priors[l];
-      const prior = path ? await loadPrior(path, { vqvae: o.vqvae }) : undefined;
+      const path = files.priors[l];
+      const prior = path ? await loadPrior(path, { vqvae: files.vqvae }) : undefined;
       if (prior) checkSameVQVAE(prior, vqvae);
       priors.push(prior);
     }
@@ -256,7 +273,7 @@ export async function loadJukebox(o: LoadJukeboxOptions): Promise<Jukebox> {
     for (const p of priors) p?.dispose();
     throw e;
   }
-  return new Jukebox(vqvae, priors);
+  return new Jukebox(vqvae, priors, files.defaults);
 }
 
 
