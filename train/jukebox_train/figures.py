@@ -1,0 +1,71 @@
+"""The model card's figures: 10 s generated with the engine per genre of a model folder, drawn
+as spectrogram PNGs (png.py), plus a JSON of what was run.
+
+  train/jukebox-train figures --model models/default --out docs/model-card [--seconds 10] [--seed 1]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+import numpy as np
+
+from .png import spectrogram_image, write_png
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def read_wav_mono(path):
+    with wave.open(path, 'rb') as w:
+        sr, ch, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(w.getnframes())
+    if width != 2:
+        raise ValueError(f'{path}: expected 16-bit PCM')
+    x = np.frombuffer(raw, dtype='<i2').astype(np.float32) / 32768.0
+    return x.reshape(-1, ch).mean(axis=1), sr
+
+
+def genres_of(model_dir):
+    """The genre names in the top prior's vocabulary (safetensors metadata), id order."""
+    with open(os.path.join(model_dir, 'model.json')) as f:
+        ms = json.load(f)
+    levels = sorted(int(k) for k in ms['priors'])
+    path = os.path.join(model_dir, ms['priors'][str(levels[-1])])
+    with open(path, 'rb') as f:
+        n = int.from_bytes(f.read(8), 'little')
+        header = json.loads(f.read(n))
+    vocab = json.loads(header['__metadata__']['jukebox.vocab'])
+    return [g for g, i in sorted(vocab['genres'].items(), key=lambda kv: kv[1]) if i > 0]
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog='jukebox-train figures', description=__doc__.split('\n')[0])
+    ap.add_argument('--model', default=os.path.join(REPO, 'models', 'default'))
+    ap.add_argument('--out', default=os.path.join(REPO, 'docs', 'model-card'))
+    ap.add_argument('--seconds', type=float, default=10.0)
+    ap.add_argument('--seed', type=int, default=1)
+    a = ap.parse_args(argv)
+    os.makedirs(a.out, exist_ok=True)
+    cli = os.path.join(REPO, 'bin', 'jukebox.js')
+    runs = []
+    for genre in genres_of(a.model):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.time()
+            subprocess.run(['node', cli, 'generate', '--model', a.model, '--genre', genre, '--seconds', str(a.seconds),
+                            '--seed', str(a.seed), '-o', tmp], check=True, env={**os.environ, 'CI': '1'},
+                           stdout=subprocess.DEVNULL)
+            wall = time.time() - t0
+            x, sr = read_wav_mono(os.path.join(tmp, 'sample_0.wav'))
+        name = f'sample-{genre}.png'
+        write_png(os.path.join(a.out, name), spectrogram_image(x, sr))
+        rms = float(np.sqrt(np.mean(x ** 2)))
+        runs.append({'genre': genre, 'seed': a.seed, 'seconds': a.seconds, 'png': name, 'wall_s': round(wall, 1),
+                     'rms': round(rms, 4), 'peak': round(float(np.abs(x).max()), 4)})
+        print(f'{genre}: {name} ({wall:.1f} s, rms {rms:.3f})', file=sys.stderr)
+    with open(os.path.join(a.out, 'samples.json'), 'w') as f:
+        json.dump(runs, f, indent=1)
+    return 0
