@@ -20,6 +20,8 @@ export interface ModelInfo {
   vqvaeHparams?: Record<string, unknown>;
   preset?: string;
   source?: unknown;
+  /** A prior's artist and genre names (ids 0 = unknown left out), when it stores a vocabulary. */
+  vocab?: { artists: string[]; genres: string[] };
   keys: { name: string; dtype: string; shape: number[] }[];
 }
 
@@ -44,6 +46,15 @@ export function modelInfo(path: string): ModelInfo {
     info.hparams = storedHparams(f);
     info.vqvaeHparams = storedHparams(f, META.vqvaeHparams);
     info.preset = f.metadata[META.preset];
+    if (f.metadata[META.vocab]) {
+      try {
+        const v = JSON.parse(f.metadata[META.vocab]) as { artists?: Record<string, number>; genres?: Record<string, number> };
+        const names = (r: Record<string, number> = {}) => Object.entries(r).filter(([, id]) => id > 0).sort((a, b) => a[1] - b[1]).map(([n]) => n);
+        info.vocab = { artists: names(v.artists), genres: names(v.genres) };
+      } catch {
+        // an unreadable vocabulary is reported when the prior is loaded; info only describes
+      }
+    }
     if (f.metadata[META.source]) {
       try {
         info.source = JSON.parse(f.metadata[META.source]);
@@ -81,6 +92,11 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   if (i.vqvaeHparams) {
     const v = i.vqvaeHparams;
     lines.push(`  vqvae:       levels=${JSON.stringify(v.levels)} downs_t=${JSON.stringify(v.downs_t)} strides_t=${JSON.stringify(v.strides_t)} l_bins=${JSON.stringify(v.l_bins)}`);
+  }
+  if (i.vocab) {
+    const list = (a: string[]) => (a.length > 40 ? `${a.slice(0, 40).join(', ')}, ... (${a.length})` : a.join(', '));
+    lines.push(`  genres:      ${list(i.vocab.genres)}`);
+    lines.push(`  artists:     ${list(i.vocab.artists)}`);
   }
   const shownKeys = allKeys ? i.keys : i.keys.slice(0, 8);
   lines.push(`  keys${allKeys ? '' : ' (first 8; --keys for all)'}:`);

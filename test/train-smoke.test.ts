@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { loadJukebox } from '../lib/generate/generate.js';
+import { modelInfo } from '../lib/info.js';
 import { repoRoot } from './helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -41,6 +42,8 @@ describe.skipIf(!hasTorch)('training recipe (train/)', () => {
     const out = await train('export', '--vqvae', join(d, 'vq', 'checkpoint.pt'),
       ...['2', '1', '0'].flatMap((l) => ['--prior', join(d, `p${l}`, 'checkpoint.pt')]), '--out', join(d, 'model'), '--fp16');
     expect(out).toMatch(/priors for levels 2, 1, 0/);
+    // the vocabulary travels with the prior, and `jukebox info` lists it
+    expect(modelInfo(join(d, 'model', 'prior_level_2.safetensors')).vocab).toEqual({ artists: ['high_synth', 'low_synth'], genres: ['noise', 'tones'] });
     const jb = await loadJukebox({ model: join(d, 'model') });
     try {
       const r = await jb.generate({ seconds: 0.5, totalSeconds: 3, genre: 'tones', artist: 'low_synth', seed: 5 });

@@ -49,7 +49,8 @@ _LABELS = {'labels': True, 'labels_v3': False, 't_bins': 64, 'max_bow_genre_size
 TOP_PRIOR = {
     'level': 2, 'n_ctx': 512, 'prior_width': 256, 'prior_depth': 6, 'heads': 2, 'attn_order': 2,
     'blocks': 16, 'init_scale': 0.5, 'm_attn': 0.25, 'm_mlp': 1.0, 'res_scale': False,
-    'min_duration': 1.0, 'max_duration': 600.0, **_LABELS,
+    # timing labels cover total lengths 10 s (the dataset's shortest track) to 10 min
+    'min_duration': 10.0, 'max_duration': 600.0, **_LABELS,
 }
 
 UPSAMPLER = {
@@ -62,7 +63,7 @@ PRIOR_TRAIN = {'batch': 8, 'lr': 3e-4, 'warmup': 100}
 
 SMOKE_VQVAE = dict(VQVAE, downs_t=[1, 1, 1], l_bins=32, width=8, depth=2, emb_width=8)
 SMOKE_PRIOR = {'n_ctx': 64, 'prior_width': 32, 'prior_depth': 3, 'heads': 1, 'blocks': 8,
-               'cond_width': 16, 'cond_depth': 2}
+               'cond_width': 16, 'cond_depth': 2, 'min_duration': 1.0}
 
 
 def full(h):
@@ -83,7 +84,7 @@ def prior_hparams(level, n_genres, n_artists, vq, smoke=False):
     h = dict(TOP_PRIOR if top else UPSAMPLER)
     h['level'] = level
     if smoke:
-        h.update(SMOKE_PRIOR)
+        h.update({k: v for k, v in SMOKE_PRIOR.items() if top or k != 'min_duration'})
     h['y_bins'] = [n_genres, n_artists]
     h['sr'] = vq['sr']
     h['l_bins'] = vq['l_bins']

@@ -9,8 +9,11 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -18,8 +21,11 @@ import torch
 
 from . import configs
 from .progress import Progress
-from .vqvae_model import VQVAE, stft_mag
+from .vqvae_model import VQVAE, export_vqvae, stft_mag
 from .wavio import open_wav, read_mono
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def load_manifest(data):
@@ -165,11 +171,16 @@ def codes_main(argv):
     ap.add_argument('--checkpoint', required=True)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--chunk-seconds', type=float, default=30.0)
+    ap.add_argument('--backend', choices=['auto', 'engine', 'torch'], default='auto',
+                    help="engine: the package's native VQ-VAE (fast on a CPU; needs `npm ci`); auto: engine when built")
     a = ap.parse_args(argv)
     model, ck = load_checkpoint(a.checkpoint, a.device)
     model.eval()
     manifest = load_manifest(a.data)
     os.makedirs(os.path.join(a.data, 'codes'), exist_ok=True)
+    engine_ok = os.path.exists(os.path.join(REPO, 'dist', 'index.js')) and shutil.which('node')
+    if a.backend == 'engine' or (a.backend == 'auto' and engine_ok and a.device == 'cpu'):
+        return encode_with_engine(model, ck, a.data, manifest, a.chunk_seconds)
     top = model.hops[-1]
     chunk = int(a.chunk_seconds * manifest['sr']) // top * top
     bar = Progress('codes', len(manifest['tracks']))
@@ -189,6 +200,26 @@ def codes_main(argv):
         os.replace(out + '.tmp.npz', out)
         bar.update(i + 1, t['id'])
     bar.close(f"encoded {len(manifest['tracks'])} tracks to {os.path.join(a.data, 'codes')}")
+    return 0
+
+
+def encode_with_engine(model, ck, data, manifest, chunk_seconds):
+    """Exports the VQ-VAE and encodes every track with engine_encode.mjs (the native engine)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        vq = os.path.join(tmp, 'vqvae.safetensors')
+        export_vqvae(model, ck['hparams'], vq)
+        args = [vq]
+        for t in manifest['tracks']:
+            args += [os.path.join(data, t['audio']), os.path.join(data, 'codes', t['id'] + '.npz')]
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'engine_encode.mjs')
+        env = {**os.environ, 'JUKEBOX_ENCODE_CHUNK_SECONDS': str(chunk_seconds)}
+        bar = Progress('codes (engine)', len(manifest['tracks']))
+        with subprocess.Popen(['node', script, *args], stdout=subprocess.PIPE, text=True, env=env) as p:
+            for i, line in enumerate(p.stdout):
+                bar.update(i + 1, os.path.basename(line.strip()))
+        if p.returncode != 0:
+            raise SystemExit(f'engine encoding failed (exit {p.returncode})')
+    bar.close(f"encoded {len(manifest['tracks'])} tracks to {os.path.join(data, 'codes')} with the engine")
     return 0
 
 

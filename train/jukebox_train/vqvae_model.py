@@ -134,7 +134,12 @@ class Codebook(nn.Module):
 
     @torch.no_grad()
     def update(self, x, ids):
-        """EMA step and restarts; returns (codes restarted, perplexity, used codes) of the batch."""
+        """EMA step and restarts; returns (codes restarted, perplexity, used codes) of the batch.
+
+        A code is restarted when its EMA count falls below `threshold`, scaled down when a batch
+        holds few vectors per code (the top level of a small batch has about one per code, so an
+        absolute threshold of 1 would restart half the codebook at every step): the threshold
+        is min(threshold, threshold * vectors / (8 * bins))."""
         if not bool(self.initialised):
             self.k.copy_(self._random_rows(x, self.bins))
             self.k_sum.copy_(self.k)
@@ -144,7 +149,8 @@ class Codebook(nn.Module):
         counts = onehot.sum(0)
         self.k_sum.mul_(self.decay).add_((1 - self.decay) * onehot.t() @ x)
         self.k_elem.mul_(self.decay).add_((1 - self.decay) * counts)
-        used = (self.k_elem >= self.threshold).to(x.dtype)[:, None]
+        threshold = min(self.threshold, self.threshold * x.shape[0] / (8 * self.bins))
+        used = (self.k_elem >= threshold).to(x.dtype)[:, None]
         fresh = self.k_sum / self.k_elem.clamp_min(1e-6)[:, None]
         restarted = 0
         if self.restarts:
