@@ -41,13 +41,14 @@ PACKAGES = {
                           'licence': 'CC-BY-SA-3.0', 'copyright': '2007-2008,2012 Max McCracken (Maxstack)'},
     'marsshooter-data': {'dirs': ['usr/share/games/marsshooter/audio/music'], 'genre': 'metal', 'artist': 'obsidian_shell'},
     'fretsonfire-songs-muldjord': {'dirs': ['usr/share/games/fretsonfire/data/songs/muldjord'], 'genre': 'metal',
-                                   'artist': 'muldjord', 'only': ['song.ogg'],
+                                   'artist': 'muldjord', 'only': ['song.ogg'], 'stems': ['guitar.ogg'],
                                    'licence': 'CC-BY-SA-3.0', 'copyright': '2009 El Senator (Muldjord)'},
     'fretsonfire-songs-sectoid': {'dirs': ['usr/share/games/fretsonfire/data/songs/sectoid'], 'genre': 'metal',
-                                  'artist': 'sectoid', 'only': ['song.ogg'],
+                                  'artist': 'sectoid', 'only': ['song.ogg'], 'stems': ['guitar.ogg'],
                                   'licence': 'MIT', 'copyright': '2006/2007 Carlos Viola Iborra (Sectoid)'},
     'colobot-common-sounds': {'dirs': ['usr/share/games/colobot/music'], 'genre': 'electronic', 'artist': 'colobot_composers'},
-    'hedgewars-data': {'dirs': ['usr/share/games/hedgewars/Data/Music'], 'genre': 'orchestral', 'artist': 'hedgewars_composers'},
+    # mixed styles (rock, city, oriental, pirate, ...): a generic genre rather than a wrong one
+    'hedgewars-data': {'dirs': ['usr/share/games/hedgewars/Data/Music'], 'genre': 'soundtrack', 'artist': 'hedgewars_composers'},
 }
 AUDIO_EXT = ('.ogg', '.opus', '.mp3', '.flac', '.wav')
 
@@ -56,7 +57,14 @@ AUDIO_EXT = ('.ogg', '.opus', '.mp3', '.flac', '.wav')
 ALLOWED = re.compile(r'^(GPL|LGPL|CC-BY-SA|CC-BY|CC0|MIT|Expat|BSD|zlib|public-domain|Artistic|Drascula|OFL)', re.I)
 REFUSED = re.compile(r'(-NC|-ND|non-?commercial|no-?deriv)', re.I)
 
+# One person under several tag spellings -> one artist id.
+ARTIST_ALIASES = {
+    'elysis': 'gerd_elysis_raudenbusch', 'www_elysis_de': 'gerd_elysis_raudenbusch',
+    'braden_walters_braden_meoblast001_walters': 'braden_walters',
+}
+
 MIN_SECONDS = 10.0
+MIN_PEAK_DB = -60.0
 HOLDOUT_PERCENT = 9
 
 
@@ -137,12 +145,24 @@ def probe(path):
     return float(j.get('format', {}).get('duration') or 0.0), tags
 
 
-def decode(src, dst, sr):
+def decode(src, dst, sr, stems=()):
+    """ffmpeg to stereo 16-bit at sr; extra stems (Frets on Fire keeps the lead guitar apart from
+    the backing track) are summed in, then limited so the mix does not clip."""
     if os.path.exists(dst):
         return
     tmp = dst + '.tmp.wav'
-    run(['ffmpeg', '-nostdin', '-v', 'error', '-y', '-i', src, '-vn', '-ac', '2', '-ar', str(sr), '-c:a', 'pcm_s16le', tmp])
+    ins = [a for f in (src, *stems) for a in ('-i', f)]
+    mix = ['-filter_complex', f'amix=inputs={1 + len(stems)}:duration=longest:normalize=0,alimiter=limit=0.97'] if stems else []
+    run(['ffmpeg', '-nostdin', '-v', 'error', '-y', *ins, *mix, '-vn', '-ac', '2', '-ar', str(sr), '-c:a', 'pcm_s16le', tmp])
     os.replace(tmp, dst)
+
+
+def peak_db(path):
+    """Loudest sample in dB full scale (ffmpeg volumedetect): catches files of digital silence."""
+    r = subprocess.run(['ffmpeg', '-nostdin', '-v', 'info', '-i', path, '-af', 'volumedetect', '-f', 'null', '-'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    m = re.search(r'max_volume:\s*(-?[\d.]+|-inf) dB', r.stderr)
+    return float('-inf') if not m or m.group(1) == '-inf' else float(m.group(1))
 
 
 def sha256(path):
@@ -216,13 +236,22 @@ def collect(pkg, out, log):
         if duration < MIN_SECONDS:
             dropped.append((inner, f'{duration:.1f} s is shorter than {MIN_SECONDS:.0f} s'))
             continue
+        loudest = peak_db(full)
+        if loudest < MIN_PEAK_DB:
+            dropped.append((inner, f'silence (peak {loudest} dB)'))
+            continue
+        stems = [os.path.join(os.path.dirname(full), n) for n in spec.get('stems', [])
+                 if os.path.exists(os.path.join(os.path.dirname(full), n))]
+        # ffprobe joins repeated tags with ';': keep the first spelling
+        tags = {k: v.split(';')[0].strip() for k, v in tags.items()}
         who = tags.get('composer') or tags.get('artist') or ''
         kept.append({
             'id': track_id(pkg, inner), 'src': full, 'package': pkg, 'package_version': version, 'file': inner,
             'licence': licence, 'copyright': holders, 'licence_files_glob': glob,
-            'artist': norm_name(who) or spec['artist'], 'composer': who or None, 'title': tags.get('title') or None,
+            'artist': ARTIST_ALIASES.get(norm_name(who), norm_name(who)) or spec['artist'], 'composer': who or None, 'title': tags.get('title') or None,
             'genre': spec['genre'], 'raw_genre': tags.get('genre') or None, 'duration': round(duration, 3),
             'lyrics': None, 'sha256': sha256(full),
+            'stems': [os.path.relpath(f, os.path.dirname(full)) for f in stems] or None, 'stem_paths': stems,
         })
     log(f'{pkg} {version}: {len(kept)} tracks kept, {len(dropped)} dropped')
     return {'name': pkg, 'version': version, 'licences': sorted({t['licence'] for t in kept}),
@@ -292,12 +321,12 @@ def main(argv):
             min(mine, key=lambda t: hashlib.sha256(t['id'].encode()).hexdigest())['split'] = 'test'
     os.makedirs(os.path.join(a.out, 'audio'), exist_ok=True)
     with ThreadPoolExecutor(a.jobs) as ex:
-        list(ex.map(lambda t: decode(t['src'], os.path.join(a.out, 'audio', t['id'] + '.wav'), a.sr), tracks))
+        list(ex.map(lambda t: decode(t['src'], os.path.join(a.out, 'audio', t['id'] + '.wav'), a.sr, t['stem_paths']), tracks))
     for t in tracks:
         path = os.path.join(a.out, 'audio', t['id'] + '.wav')
         t['audio'] = f"audio/{t['id']}.wav"
         t['samples'] = wav_layout(path)[1]
-        del t['src']
+        del t['src'], t['stem_paths']
     manifest = {'version': 1, 'sr': a.sr, 'channels': 2, 'created_by': 'jukebox-train data',
                 'packages': [{k: p[k] for k in ('name', 'version', 'licences', 'copyright_file')} for p in packages],
                 'genres': sorted({t['genre'] for t in tracks}), 'artists': sorted({t['artist'] for t in tracks}),
