@@ -2,8 +2,8 @@
 
   data       build the dataset from Debian packages (debian_data.py)
   synthetic  a tiny synthetic dataset in the same layout (CI smoke run)
-  vqvae      train the VQ-VAE (train_vqvae.py)
-  codes      encode the dataset with a trained VQ-VAE (train_vqvae.py)
+  vqvae      train the VQ-VAE (train_vqvae_run.py)
+  codes      encode the dataset with a trained VQ-VAE (train_vqvae_run.py)
   prior      train a prior or upsampler on the codes (train_prior.py)
   export     write the engine's safetensors files (export.py)
   eval       held-out metrics of a trained model set (evaluate.py)

@@ -14,7 +14,7 @@ import wave
 
 import numpy as np
 
-from .png import spectrogram_image, write_png
+from .png import line_plot, spectrogram_image, write_png
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,14 +42,44 @@ def genres_of(model_dir):
     return [g for g, i in sorted(vocab['genres'].items(), key=lambda kv: kv[1]) if i > 0]
 
 
+COLOURS = [(200, 40, 40), (40, 120, 200), (40, 160, 60), (150, 60, 170)]
+
+
+def smooth(v, k=20):
+    v = np.asarray(v, float)
+    if len(v) < k:
+        return v
+    return np.convolve(v, np.ones(k) / k, mode='valid')
+
+
+def training_curves(runs, out):
+    """runs: {name: log.jsonl}; one PNG per run of its loss (moving average), and their ranges."""
+    info = {}
+    for name, path in runs.items():
+        if not os.path.exists(path):
+            continue
+        rows = [json.loads(l) for l in open(path)]
+        key = 'loss' if 'loss' in rows[0] else next(k for k in rows[0] if 'loss' in k)
+        ys = smooth([r[key] for r in rows], 5)
+        xs = [r['step'] for r in rows][len(rows) - len(ys):]
+        write_png(os.path.join(out, f'loss-{name}.png'), line_plot([(xs, ys, COLOURS[0])]))
+        info[name] = {'png': f'loss-{name}.png', 'steps': [int(xs[0]), int(xs[-1])], 'loss': [round(float(ys.max()), 3), round(float(ys.min()), 3)],
+                      'first': round(float(ys[0]), 3), 'last': round(float(ys[-1]), 3)}
+    return info
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog='jukebox-train figures', description=__doc__.split('\n')[0])
     ap.add_argument('--model', default=os.path.join(REPO, 'models', 'default'))
     ap.add_argument('--out', default=os.path.join(REPO, 'docs', 'model-card'))
     ap.add_argument('--seconds', type=float, default=10.0)
     ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--runs', default=os.path.join(REPO, 'train', 'runs'), help='training runs whose log.jsonl to plot')
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
+    curves = training_curves({n: os.path.join(a.runs, n, 'log.jsonl') for n in ('vqvae', 'prior2', 'prior1', 'prior0')}, a.out)
+    with open(os.path.join(a.out, 'training.json'), 'w') as f:
+        json.dump(curves, f, indent=1)
     cli = os.path.join(REPO, 'bin', 'jukebox.js')
     runs = []
     for genre in genres_of(a.model):

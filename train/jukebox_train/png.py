@@ -52,3 +52,24 @@ def spectrogram_image(x, sr, n_fft=1024, hop=256, height=256, floor_db=-80.0):
     img = np.stack([np.interp(rows, freqs, db[t]) for t in range(frames)], axis=1)  # (height, frames)
     v = (np.maximum(img, floor_db) - floor_db) / -floor_db
     return colormap(v[::-1])
+
+
+def line_plot(series, width=640, height=240, pad=8):
+    """Curves on a white canvas, each scaled to the shared y range: series = [(xs, ys, (r, g, b))].
+    -> uint8 RGB. Deliberately minimal (no axes text): the model card states the ranges."""
+    img = np.full((height, width, 3), 255, dtype=np.uint8)
+    xs_all = np.concatenate([np.asarray(s[0], float) for s in series])
+    ys_all = np.concatenate([np.asarray(s[1], float) for s in series])
+    x0, x1 = xs_all.min(), max(xs_all.max(), xs_all.min() + 1e-9)
+    y0, y1 = ys_all.min(), max(ys_all.max(), ys_all.min() + 1e-9)
+    img[height - pad, pad:width - pad] = 180  # baseline
+    for xs, ys, colour in series:
+        px = pad + (np.asarray(xs, float) - x0) / (x1 - x0) * (width - 2 * pad - 1)
+        py = height - pad - (np.asarray(ys, float) - y0) / (y1 - y0) * (height - 2 * pad - 1)
+        for i in range(len(px) - 1):
+            n = int(max(abs(px[i + 1] - px[i]), abs(py[i + 1] - py[i]), 1)) + 1
+            for t in np.linspace(0, 1, n):
+                x = int(round(px[i] + t * (px[i + 1] - px[i])))
+                y = int(round(py[i] + t * (py[i + 1] - py[i])))
+                img[max(0, y - 1):y + 1, max(0, x - 1):x + 1] = colour
+    return img

@@ -139,7 +139,7 @@ class Codebook(nn.Module):
         A code is restarted when its EMA count falls below `threshold`, scaled down when a batch
         holds few vectors per code (the top level of a small batch has about one per code, so an
         absolute threshold of 1 would restart half the codebook at every step): the threshold
-        is min(threshold, threshold * vectors / (8 * bins))."""
+        is min(threshold, threshold * vectors / (2 * bins))."""
         if not bool(self.initialised):
             self.k.copy_(self._random_rows(x, self.bins))
             self.k_sum.copy_(self.k)
@@ -149,7 +149,7 @@ class Codebook(nn.Module):
         counts = onehot.sum(0)
         self.k_sum.mul_(self.decay).add_((1 - self.decay) * onehot.t() @ x)
         self.k_elem.mul_(self.decay).add_((1 - self.decay) * counts)
-        threshold = min(self.threshold, self.threshold * x.shape[0] / (8 * self.bins))
+        threshold = min(self.threshold, self.threshold * x.shape[0] / (2 * self.bins))
         used = (self.k_elem >= threshold).to(x.dtype)[:, None]
         fresh = self.k_sum / self.k_elem.clamp_min(1e-6)[:, None]
         restarted = 0

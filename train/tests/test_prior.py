@@ -141,7 +141,9 @@ def random_inputs(model, n, seed):
     sr = h['sr']
     rows = []
     for _ in range(n):
-        total = int(g.integers(int(T * model.hop * 1.5), int(300 * sr)))
+        # a song length the timing labels cover: at least min_duration and one window
+        lo = max(int(T * model.hop * 1.5), int((h['min_duration'] or 0) * sr))
+        total = int(g.integers(lo, int(300 * sr)))
         genres = list(g.integers(0, h['y_bins'][0], size=h['max_bow_genre_size']))
         genres[-1] = -1 if h['max_bow_genre_size'] > 1 else genres[-1]
         rows.append([total, int(g.integers(0, total)), T * model.hop, int(g.integers(0, h['y_bins'][1])), *genres])
