@@ -31,14 +31,19 @@
         "csrc/napi/vqvae_binding.cc",
         "csrc/napi/weight_store.cc",
         "csrc/napi/prior_binding.cc",
+        "csrc/backend/cuda_loader.cc",
+        "csrc/napi/backend_binding.cc",
         "csrc/napi/addon.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "cuda/include"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-ffp-contract=off"],
       "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS=='linux'", { "libraries": ["-ldl"] }]
+      ],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

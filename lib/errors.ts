@@ -21,6 +21,7 @@ export type JukeboxErrorCode =
   | 'ERR_OUT_OF_MEMORY'
   | 'ERR_ABORTED'
   | 'ERR_DISPOSED'
+  | 'ERR_BACKEND_UNAVAILABLE' // a compute backend was requested (e.g. backend: 'cuda') that cannot run here
   | 'ERR_NATIVE'; // the native addon could not be loaded or failed unexpectedly
 
 export class JukeboxError extends Error {

@@ -13,3 +13,4 @@ export { preset, PRESET_NAMES, type PresetName, type Hparams } from './hparams/p
 export { loadAudio, writeAudio, type LoadedAudio } from './audio/decode.js';
 export { readNpz, writeNpz, type NpyArray } from './npz.js';
 export { readTorchCheckpoint, readSafetensorsHeader, type TorchCheckpoint, type TensorRef } from './checkpoint/index.js';
+export { backendInfo, resolveBackend, isBackend, BACKENDS, type Backend, type ResolvedBackend, type BackendInfo, type CudaDeviceInfo } from './backend.js';

@@ -137,8 +137,37 @@ export interface NativeKernels {
   fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };
 }
 
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  multiprocessors: number;
+  totalBytes: number;
+  supported: boolean;
+}
+
+export interface NativeBackendInfo {
+  cpu: { available: true; isa: string; detectedIsa: string; threads: number };
+  cuda: {
+    available: boolean;
+    reason?: string;
+    library?: string;
+    searched: string[];
+    libraryLoaded: boolean;
+    expectedApiVersion: number;
+    apiVersion?: number;
+    buildInfo?: string;
+    capabilities?: number;
+    runtimeVersion?: number;
+    driverVersion?: number;
+    devices: NativeCudaDevice[];
+  };
+}
+
 export interface NativeAddon {
   abiVersion: number;
+  backendInfo(): NativeBackendInfo;
+  cudaSelfTest(device?: number): string;
   AbortFlag: new () => NativeAbortFlag;
   VQVAE: new (plan: NativeVQVAEPlan) => NativeVQVAE;
   kernels: NativeKernels;
@@ -170,7 +199,7 @@ const KNOWN_CODES = new Set<string>([
   'ERR_CHECKPOINT_GLOBAL', 'ERR_CHECKPOINT_FORMAT', 'ERR_CHECKPOINT_TRUNCATED', 'ERR_MISSING_KEY',
   'ERR_UNEXPECTED_KEY', 'ERR_SHAPE_MISMATCH', 'ERR_DTYPE', 'ERR_HPARAMS', 'ERR_MODEL_KIND',
   'ERR_AUDIO_FORMAT', 'ERR_CODES', 'ERR_INVALID_ARGUMENT', 'ERR_IO', 'ERR_OUT_OF_MEMORY',
-  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_NATIVE',
+  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_NATIVE', 'ERR_BACKEND_UNAVAILABLE',
 ]);
 
 /** Converts an error thrown by the addon into a JukeboxError (other errors pass through). */

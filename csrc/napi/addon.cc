@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "async_job.h"
+#include "backend_binding.h"
 #include "kernels_binding.h"
 #include "prior_binding.h"
 #include "vqvae_binding.h"
@@ -13,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("VQVAE", jb::init_vqvae_binding(env));
   exports.Set("Prior", jb::init_prior_binding(env));
   exports.Set("kernels", jb::init_kernels_binding(env));
+  exports.Set("backendInfo", Napi::Function::New(env, jb::backend_info_js));
+  exports.Set("cudaSelfTest", Napi::Function::New(env, jb::cuda_self_test_js));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -1,0 +1,103 @@
+/**
+ * Compute backends: the CPU engine (always there) and the optional CUDA backend, a separate
+ * library (libjukebox-cuda.so, `npm run build:cuda`) that the addon loads at run time, so
+ * the package installs and runs without CUDA. `backendInfo()` says what this machine has;
+ * `resolveBackend()` turns a request ('auto' | 'cuda' | 'cpu') into the backend to use and
+ * a sentence saying why, for the CLI and the API to print.
+ */
+import { JukeboxError } from './errors.js';
+import { native, type NativeBackendInfo, type NativeCudaDevice } from './native.js';
+
+export type Backend = 'auto' | 'cuda' | 'cpu';
+export type ResolvedBackend = 'cpu' | 'cuda';
+
+export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu'];
+
+export type CudaDeviceInfo = NativeCudaDevice;
+
+export interface BackendInfo {
+  cpu: { available: true; isa: string; detectedIsa: string; threads: number };
+  cuda: {
+    /** Usable for generation: library, driver, a supported device, and every kernel. */
+    available: boolean;
+    /** Why not, and what to do (absent when available). */
+    reason?: string;
+    /** The CUDA backend library loaded, or the path last tried. */
+    library?: string;
+    /** Where the library was looked for, in order (JUKEBOX_CUDA_LIB alone when set). */
+    searched: string[];
+    libraryLoaded: boolean;
+    buildInfo?: string;
+    runtimeVersion?: number;
+    driverVersion?: number;
+    devices: CudaDeviceInfo[];
+  };
+}
+
+/**
+ * What each backend can do on this machine. The CUDA library is probed once per process
+ * (dlopen, version check, device query); this never throws for a missing CUDA.
+ */
+export function backendInfo(): BackendInfo {
+  const info: NativeBackendInfo = native().backendInfo();
+  return {
+    cpu: info.cpu,
+    cuda: {
+      available: info.cuda.available,
+      ...(info.cuda.reason !== undefined ? { reason: info.cuda.reason } : {}),
+      ...(info.cuda.library !== undefined ? { library: info.cuda.library } : {}),
+      searched: info.cuda.searched,
+      libraryLoaded: info.cuda.libraryLoaded,
+      ...(info.cuda.buildInfo !== undefined ? { buildInfo: info.cuda.buildInfo } : {}),
+      ...(info.cuda.runtimeVersion !== undefined ? { runtimeVersion: info.cuda.runtimeVersion } : {}),
+      ...(info.cuda.driverVersion !== undefined ? { driverVersion: info.cuda.driverVersion } : {}),
+      devices: info.cuda.devices,
+    },
+  };
+}
+
+export function isBackend(x: unknown): x is Backend {
+  return typeof x === 'string' && (BACKENDS as readonly string[]).includes(x);
+}
+
+function describeDevice(d: CudaDeviceInfo): string {
+  return `${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.totalBytes / 2 ** 30).toFixed(0)} GiB)`;
+}
+
+/**
+ * Picks the backend for a request: 'cpu' is always the CPU; 'cuda' is CUDA or a
+ * JukeboxError ERR_BACKEND_UNAVAILABLE saying why not and what to do; 'auto' is CUDA when
+ * it is available, else the CPU, with the reason. `info` defaults to backendInfo().
+ */
+export function resolveBackend(
+  requested: Backend = 'auto',
+  info: BackendInfo = backendInfo(),
+): { backend: ResolvedBackend; reason: string } {
+  if (!isBackend(requested)) {
+    throw new JukeboxError(
+      'ERR_INVALID_ARGUMENT',
+      `unknown backend ${JSON.stringify(requested)}: use one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}`,
+    );
+  }
+  const cuda = info.cuda;
+  const device = cuda.devices.find((d) => d.supported);
+  if (requested === 'cpu') {
+    return { backend: 'cpu', reason: `CPU backend requested (${info.cpu.isa}, ${info.cpu.threads} threads)` };
+  }
+  if (cuda.available && device) {
+    const why = requested === 'cuda' ? 'CUDA backend requested' : 'auto: CUDA is available';
+    return { backend: 'cuda', reason: `${why}: ${describeDevice(device)}` };
+  }
+  const reason = cuda.reason ?? 'the CUDA backend is not available';
+  if (requested === 'cuda') {
+    throw new JukeboxError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `the CUDA backend was requested but cannot run here: ${reason}. ` +
+        `Use backend 'auto' or 'cpu' (--backend auto|cpu) to run on the CPU.`,
+    );
+  }
+  return {
+    backend: 'cpu',
+    reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads) because CUDA is unavailable: ${reason}`,
+  };
+}
