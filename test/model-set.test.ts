@@ -78,6 +78,19 @@ describe('model folders (model.json)', () => {
     writeSet(good());
   });
 
+  it('backend: auto runs on the CPU here and says why; cuda fails with ERR_BACKEND_UNAVAILABLE', async () => {
+    writeSet(good());
+    const jb = await loadJukebox({ model: dir, backend: 'auto' });
+    try {
+      expect(jb.backend.used).toBe('cpu');
+      expect(jb.backend.reason).toMatch(/^auto: using the CPU .* because CUDA is unavailable/);
+    } finally {
+      jb.dispose();
+    }
+    await expect(loadJukebox({ model: dir, backend: 'cuda' })).rejects.toMatchObject({ code: 'ERR_BACKEND_UNAVAILABLE' });
+    await expect(loadJukebox({ model: dir, backend: 'gpu' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
   it('the package default lives in models/default', () => {
     expect(defaultModelDir()).toBe(join(repoRoot, 'models', 'default'));
   });

@@ -8,6 +8,7 @@ import { convertCheckpoint } from '../convert.js';
 import { JukeboxError } from '../errors.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
 import { loadVQVAE } from '../vqvae/vqvae.js';
+import type { Backend } from '../backend.js';
 import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
 import { loadPrior } from '../prior/prior.js';
 import { scorePrior, type ScoreMode } from '../score.js';
@@ -165,6 +166,7 @@ export interface GenerateArgs {
   resume: boolean;
   allowUnknown: boolean;
   format: 's16' | 'f32';
+  backend?: Backend;
 }
 
 export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortSignal): Promise<void> {
@@ -178,8 +180,11 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
       'pass --vqvae and at least one prior (--top, --upsampler-1, --upsampler-0), converted with "jukebox convert" (or --model DIR)',
     );
   }
-  const jb = explicit ? await loadJukebox({ vqvae: a.vqvae, priors: a.priors }) : await loadJukebox({ model: a.model });
+  const jb = explicit
+    ? await loadJukebox({ vqvae: a.vqvae, priors: a.priors, backend: a.backend })
+    : await loadJukebox({ model: a.model, backend: a.backend });
   if (!explicit) log(`model: ${a.model ?? 'the default model (models/default)'}`);
+  log(`backend: ${jb.backend.reason}`);
   try {
     let prompt: Float32Array | undefined;
     if (a.prompt) {

@@ -2,6 +2,7 @@
  * `jukebox` command line. Every command prints a one-line error and exits non-zero on
  * failure; progress bars appear on stderr for anything that runs over a second.
  */
+import type { Backend } from '../backend.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
@@ -97,6 +98,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--resume', 'continue an interrupted run from the codes in --output')
     .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
     .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
+    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
     .action(async (o: Record<string, unknown>) => {
       const lyrics = o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined);
       const ac = new AbortController();
@@ -126,6 +128,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
             resume: o.resume === true,
             allowUnknown: o.allowUnknown === true,
             format: o.format as 's16' | 'f32',
+            backend: o.backend as Backend,
           },
           log,
           ac.signal,

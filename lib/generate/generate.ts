@@ -17,6 +17,7 @@ import { encodeNpz, type NpzWritableArray } from '../npz.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultModelSet, readModelSet, type ModelSetDefaults } from '../model-set.js';
+import { resolveBackend, type Backend, type ResolvedBackend } from '../backend.js';
 import { readRunState, writeLevelCodes, writeRunState, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
@@ -29,6 +30,12 @@ export interface LoadJukeboxOptions {
   vqvae?: string;
   /** With `vqvae`: one prior per level, bottom (level 0) first; undefined for levels you will not sample. */
   priors?: (string | undefined)[];
+  /**
+   * 'auto' (default): CUDA when the backend library and a device are present, else the CPU;
+   * 'cuda' fails with ERR_BACKEND_UNAVAILABLE (saying why) when it cannot run; 'cpu'. The
+   * choice and its reason are in `jukebox.backend`.
+   */
+  backend?: Backend;
 }
 
 export interface GenerateProgress {
@@ -100,12 +107,20 @@ export class Jukebox {
 
   /** Sampling settings recommended by the model folder it came from (explicit options win). */
   readonly defaults: ModelSetDefaults;
+  /** The backend that runs this model, and why it was chosen. */
+  readonly backend: { requested: Backend; used: ResolvedBackend; reason: string };
 
   /** @internal use loadJukebox */
-  constructor(vqvae: VQVAE, priors: (Prior | undefined)[], defaults: ModelSetDefaults = {}) {
+  constructor(
+    vqvae: VQVAE,
+    priors: (Prior | undefined)[],
+    defaults: ModelSetDefaults = {},
+    backend: { requested: Backend; used: ResolvedBackend; reason: string } = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
+  ) {
     this.vqvae = vqvae;
     this.priors = priors;
     this.defaults = defaults;
+    this.backend = backend;
   }
 
   get sampleRate(): number {
@@ -252,6 +267,13 @@ export class Jukebox {
 }
 
 export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> {
+  const requested = o.backend ?? 'auto';
+  const chosen = resolveBackend(requested);
+  if (chosen.backend === 'cuda') {
+    // The library and a device are there, but the engine's models run on the CPU until the
+    // CUDA kernels land (cuda/README.md); say so rather than pretend.
+    throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but the CUDA model path is not implemented yet: use backend 'cpu'`);
+  }
   let files: { vqvae: string; priors: (string | undefined)[]; defaults: ModelSetDefaults };
   if (o.vqvae !== undefined) {
     files = { vqvae: o.vqvae, priors: o.priors ?? [], defaults: {} };
@@ -273,7 +295,7 @@ export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> 
     for (const p of priors) p?.dispose();
     throw e;
   }
-  return new Jukebox(vqvae, priors, files.defaults);
+  return new Jukebox(vqvae, priors, files.defaults, { requested, used: chosen.backend, reason: chosen.reason });
 }
 
 
