@@ -16,6 +16,7 @@ import torch
 from jukebox_train import configs
 from jukebox_train.prior import Prior, export_prior
 from jukebox_train import train_prior
+from tests.engine import engine_missing
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FIX = os.path.join(ROOT, 'test', 'fixtures', 'priors')
@@ -107,18 +108,6 @@ writeFileSync(`${dir}/logits.bin`, Buffer.from(out.logits.buffer));
 writeFileSync(`${dir}/x_cond.bin`, Buffer.from(xCond.buffer));
 prior.dispose();
 """
-
-
-def engine_missing():
-    if not os.path.exists(os.path.join(ROOT, 'build', 'Release', 'jukebox.node')):
-        return 'engine not built (build/Release/jukebox.node missing: run npm ci)'
-    if not os.path.exists(os.path.join(ROOT, 'dist', 'index.js')):
-        return 'dist/ missing: run npx tsc -p tsconfig.build.json'
-    try:
-        subprocess.run(['node', '--version'], check=True, capture_output=True)
-    except Exception:
-        return 'node not found'
-    return None
 
 
 def randomize(model, seed):

@@ -16,6 +16,7 @@ import torch
 from jukebox_train import configs
 from jukebox_train.safetensors_io import load_file
 from jukebox_train.vqvae_model import VQVAE, engine_tensors, export_vqvae
+from tests.engine import engine_missing
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(REPO, 'test', 'fixtures')
@@ -56,19 +57,6 @@ class Training(unittest.TestCase):
             log = [json.loads(l) for l in open(os.path.join(run, 'log.jsonl'))]
             self.assertEqual(log[-1]['step'], 5)
             self.assertTrue(all(np.isfinite(e['loss']) for e in log))
-
-
-def engine_missing():
-    """Why the engine can't run here (None when it can)."""
-    if not os.path.exists(os.path.join(REPO, 'build', 'Release', 'jukebox.node')):
-        return 'engine not built (build/Release/jukebox.node missing: run npm ci)'
-    if not os.path.exists(os.path.join(REPO, 'dist', 'index.js')):
-        return 'dist/index.js missing: run npx tsc -p tsconfig.build.json'
-    try:
-        subprocess.run(['node', '--version'], check=True, capture_output=True)
-    except Exception:
-        return 'node not found'
-    return None
 
 
 def tones(n, t, sr, seed):
