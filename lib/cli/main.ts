@@ -81,7 +81,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--upsampler-0 <file>', 'level-0 upsampler (.safetensors)')
     .requiredOption('-o, --output <dir>', 'output folder')
     .option('--seconds <s>', 'seconds to generate', Number, 10)
-    .option('--total-seconds <s>', 'length of the whole song the timing labels describe (default: --seconds)', Number)
+    .option('--total-seconds <s>', "length of the whole song the timing labels describe (default: --seconds, at least the top prior's shortest song)", Number)
     .option('--samples <n>', 'number of samples', intArg('--samples'), 1)
     .option('--artist <name>', 'artist name or numeric id')
     .option('--genre <name>', 'genre name or numeric id')

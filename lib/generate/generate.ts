@@ -55,7 +55,7 @@ export interface GenerateOptions {
   lyrics?: string;
   /** Length to generate. */
   seconds: number;
-  /** Length of the whole song the labels describe (default: seconds). */
+  /** Length of the whole song the timing labels describe (default: seconds, at least the top prior's min_duration). */
   totalSeconds?: number;
   samples?: number;
   /** One value, or one per level (bottom first). Default 0.99 like the original. */
@@ -147,7 +147,11 @@ export class Jukebox {
     const topHop = vq.hopLengths[L - 1];
     const sampleLength = Math.floor((o.seconds * vq.sampleRate) / topHop) * topHop;
     if (sampleLength <= 0) throw new JukeboxError('ERR_INVALID_ARGUMENT', `seconds ${o.seconds} is shorter than one top-level code`);
-    const totalLength = Math.round((o.totalSeconds ?? o.seconds) * vq.sampleRate);
+    // Without totalSeconds the song is as long as what is generated, but never shorter than
+    // the shortest song the top prior's timing labels know (min_duration: 60 s for the 5b
+    // models, 10 s for the default model), so short excerpts work out of the box.
+    const minSong = this.priors.at(-1)?.structure.labels.minDuration ?? 0;
+    const totalLength = Math.round((o.totalSeconds ?? Math.max(o.seconds, Number.isFinite(minSong) ? minSong : 0)) * vq.sampleRate);
     if (totalLength < sampleLength) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'totalSeconds must be at least seconds');
 
     const state: RunState = {

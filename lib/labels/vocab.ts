@@ -202,7 +202,10 @@ function lookup(vocab: Vocabulary, kind: VocabKind, key: string, opts: LookupOpt
   if (Object.hasOwn(names, key)) return names[key];
   if (opts.allowUnknown) return 0;
   const near = nearestNames(vocab, kind, query, 5);
-  const hint = near.length ? ` Closest: ${near.map((n) => `${JSON.stringify(n.name)} (#${n.id})`).join(', ')}.` : '';
+  let hint = near.length ? ` Closest: ${near.map((n) => `${JSON.stringify(n.name)} (#${n.id})`).join(', ')}.` : '';
+  // a small vocabulary (the default model's): list it all
+  const all = Object.keys(names).filter((n) => names[n] > 0);
+  if (all.length <= 40) hint += ` Known ${kind}s: ${all.sort().join(', ')}.`;
   throw new JukeboxError(
     'ERR_INVALID_ARGUMENT',
     `${what} is not in the ${vocab.version} ${kind} vocabulary.${hint} ` +
