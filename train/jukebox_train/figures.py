@@ -1,7 +1,7 @@
 """The model card's figures: 10 s generated with the engine per genre of a model folder, drawn
 as spectrogram PNGs (png.py), plus a JSON of what was run.
 
-  train/jukebox-train figures --model models/default --out docs/model-card [--seconds 10] [--seed 1]
+  train/jukebox-train figures --model models/default --out models/default/figures [--seconds 10] [--seed 1]
 """
 import argparse
 import json
@@ -71,7 +71,7 @@ def training_curves(runs, out):
 def main(argv):
     ap = argparse.ArgumentParser(prog='jukebox-train figures', description=__doc__.split('\n')[0])
     ap.add_argument('--model', default=os.path.join(REPO, 'models', 'default'))
-    ap.add_argument('--out', default=os.path.join(REPO, 'docs', 'model-card'))
+    ap.add_argument('--out', default=os.path.join(REPO, 'models', 'default', 'figures'))
     ap.add_argument('--seconds', type=float, default=10.0)
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--runs', default=os.path.join(REPO, 'train', 'runs'), help='training runs whose log.jsonl to plot')
