@@ -15,23 +15,10 @@ export const BACKENDS: readonly Backend[] = ['auto', 'cuda', 'cpu'];
 
 export type CudaDeviceInfo = NativeCudaDevice;
 
+/** What backendInfo() reports: the native report without the loader's internal version fields. */
 export interface BackendInfo {
-  cpu: { available: true; isa: string; detectedIsa: string; threads: number };
-  cuda: {
-    /** Usable for generation: library, driver, a supported device, and every kernel. */
-    available: boolean;
-    /** Why not, and what to do (absent when available). */
-    reason?: string;
-    /** The CUDA backend library loaded, or the path last tried. */
-    library?: string;
-    /** Where the library was looked for, in order (JUKEBOX_CUDA_LIB alone when set). */
-    searched: string[];
-    libraryLoaded: boolean;
-    buildInfo?: string;
-    runtimeVersion?: number;
-    driverVersion?: number;
-    devices: CudaDeviceInfo[];
-  };
+  cpu: NativeBackendInfo['cpu'];
+  cuda: Omit<NativeBackendInfo['cuda'], 'expectedApiVersion' | 'apiVersion' | 'capabilities'>;
 }
 
 /**
@@ -39,21 +26,10 @@ export interface BackendInfo {
  * (dlopen, version check, device query); this never throws for a missing CUDA.
  */
 export function backendInfo(): BackendInfo {
-  const info: NativeBackendInfo = native().backendInfo();
-  return {
-    cpu: info.cpu,
-    cuda: {
-      available: info.cuda.available,
-      ...(info.cuda.reason !== undefined ? { reason: info.cuda.reason } : {}),
-      ...(info.cuda.library !== undefined ? { library: info.cuda.library } : {}),
-      searched: info.cuda.searched,
-      libraryLoaded: info.cuda.libraryLoaded,
-      ...(info.cuda.buildInfo !== undefined ? { buildInfo: info.cuda.buildInfo } : {}),
-      ...(info.cuda.runtimeVersion !== undefined ? { runtimeVersion: info.cuda.runtimeVersion } : {}),
-      ...(info.cuda.driverVersion !== undefined ? { driverVersion: info.cuda.driverVersion } : {}),
-      devices: info.cuda.devices,
-    },
-  };
+  const { cpu, cuda } = native().backendInfo();
+  // the loader's version fields are for the loader; the native report sets only present keys
+  const { expectedApiVersion: _e, apiVersion: _a, capabilities: _c, ...publicCuda } = cuda;
+  return { cpu, cuda: publicCuda };
 }
 
 export function isBackend(x: unknown): x is Backend {

@@ -149,9 +149,13 @@ export interface NativeCudaDevice {
 export interface NativeBackendInfo {
   cpu: { available: true; isa: string; detectedIsa: string; threads: number };
   cuda: {
+    /** Usable for generation: library, driver, a supported device, and every kernel. */
     available: boolean;
+    /** Why not, and what to do (absent when available). */
     reason?: string;
+    /** The CUDA backend library loaded, or the path last tried. */
     library?: string;
+    /** Where the library was looked for, in order (JUKEBOX_CUDA_LIB alone when set). */
     searched: string[];
     libraryLoaded: boolean;
     expectedApiVersion: number;

@@ -150,8 +150,8 @@ export class Jukebox {
     // Without totalSeconds the song is as long as what is generated, but never shorter than
     // the shortest song the top prior's timing labels know (min_duration: 60 s for the 5b
     // models, 10 s for the default model), so short excerpts work out of the box.
-    const minSong = this.priors.at(-1)?.structure.labels.minDuration ?? 0;
-    const totalLength = Math.round((o.totalSeconds ?? Math.max(o.seconds, Number.isFinite(minSong) ? minSong : 0)) * vq.sampleRate);
+    const minSong = this.priors[L - 1]?.structure.labels.minDuration ?? 0;
+    const totalLength = Math.round((o.totalSeconds ?? Math.max(o.seconds, minSong)) * vq.sampleRate);
     if (totalLength < sampleLength) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'totalSeconds must be at least seconds');
 
     const state: RunState = {

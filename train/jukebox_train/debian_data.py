@@ -24,9 +24,8 @@ import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
+from .common import REPO, norm_v2
 from .wavio import wav_layout
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Package -> where its music is, its licence where the copyright file is not machine-readable
 # (read by hand from /usr/share/doc/<pkg>/copyright, quoted in LICENSES.md), the genre it maps to (tags are sparse and inconsistent, so the
@@ -66,11 +65,6 @@ ARTIST_ALIASES = {
 MIN_SECONDS = 10.0
 MIN_PEAK_DB = -60.0
 HOLDOUT_PERCENT = 9
-
-
-def norm_name(s):
-    """The engine's v2 name rule (lib/labels/vocab.ts): lowercase, runs outside [a-z0-9] -> '_'."""
-    return re.sub(r'^_+|_+$', '', re.sub(r'[^a-z0-9]+', '_', s.lower()))
 
 
 def run(cmd, **kw):
@@ -206,7 +200,7 @@ def track_id(pkg, inner):
     stem = os.path.splitext(inner.split('!')[-1])[0]
     if stem.endswith('/song'):
         stem = os.path.dirname(stem)  # Frets on Fire: the folder names the song
-    return f'{short}-{norm_name(os.path.basename(stem))}'
+    return f'{short}-{norm_v2(os.path.basename(stem))}'
 
 
 def holdout(tid):
@@ -248,7 +242,7 @@ def collect(pkg, out, log):
         kept.append({
             'id': track_id(pkg, inner), 'src': full, 'package': pkg, 'package_version': version, 'file': inner,
             'licence': licence, 'copyright': holders, 'licence_files_glob': glob,
-            'artist': ARTIST_ALIASES.get(norm_name(who), norm_name(who)) or spec['artist'], 'composer': who or None, 'title': tags.get('title') or None,
+            'artist': ARTIST_ALIASES.get(norm_v2(who), norm_v2(who)) or spec['artist'], 'composer': who or None, 'title': tags.get('title') or None,
             'genre': spec['genre'], 'raw_genre': tags.get('genre') or None, 'duration': round(duration, 3),
             'lyrics': None, 'sha256': sha256(full),
             'stems': [os.path.relpath(f, os.path.dirname(full)) for f in stems] or None, 'stem_paths': stems,

@@ -18,17 +18,16 @@ import torch
 from . import train_prior
 from .prior import Prior
 from .safetensors_io import load_file
-from .train_vqvae_run import evaluate as evaluate_vqvae, load_manifest, print_vqvae_table
-from .vqvae_model import VQVAE
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .common import REPO, load_manifest
+from .train_vqvae_run import evaluate as evaluate_vqvae, print_vqvae_table
+from .vqvae_model import EMA_BUFFERS, VQVAE
 
 
 def load_exported_vqvae(path):
     tensors, meta = load_file(path)
     model = VQVAE(json.loads(meta['jukebox.hparams']))
     missing, unexpected = model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
-    missing = [k for k in missing if not k.endswith(('k_sum', 'k_elem', 'initialised'))]
+    missing = [k for k in missing if not k.endswith(EMA_BUFFERS)]
     if missing or unexpected:
         raise SystemExit(f'{path}: missing {missing}, unexpected {unexpected}')
     for cb in model.bottleneck.level_blocks:

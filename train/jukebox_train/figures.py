@@ -14,9 +14,9 @@ import wave
 
 import numpy as np
 
+from .common import REPO
 from .png import line_plot, spectrogram_image, write_png
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from .safetensors_io import read_metadata
 
 
 def read_wav_mono(path):
@@ -34,11 +34,8 @@ def genres_of(model_dir):
     with open(os.path.join(model_dir, 'model.json')) as f:
         ms = json.load(f)
     levels = sorted(int(k) for k in ms['priors'])
-    path = os.path.join(model_dir, ms['priors'][str(levels[-1])])
-    with open(path, 'rb') as f:
-        n = int.from_bytes(f.read(8), 'little')
-        header = json.loads(f.read(n))
-    vocab = json.loads(header['__metadata__']['jukebox.vocab'])
+    meta = read_metadata(os.path.join(model_dir, ms['priors'][str(levels[-1])]))
+    vocab = json.loads(meta['jukebox.vocab'])
     return [g for g, i in sorted(vocab['genres'].items(), key=lambda kv: kv[1]) if i > 0]
 
 

@@ -48,13 +48,23 @@ def save_file(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
+def _read_header(f):
+    (n,) = struct.unpack('<Q', f.read(8))
+    header = json.loads(f.read(n))
+    return header, header.pop('__metadata__', {})
+
+
+def read_metadata(path):
+    """The header's metadata {str: str}, without reading any tensor."""
+    with open(path, 'rb') as f:
+        return _read_header(f)[1]
+
+
 def load_file(path):
     """-> (tensors {name: torch.Tensor}, metadata {str: str})."""
     with open(path, 'rb') as f:
-        (n,) = struct.unpack('<Q', f.read(8))
-        header = json.loads(f.read(n))
+        header, meta = _read_header(f)
         data = f.read()
-    meta = header.pop('__metadata__', {})
     out = {}
     for name, info in header.items():
         a, b = info['data_offsets']

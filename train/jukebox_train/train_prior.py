@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
@@ -24,15 +23,11 @@ import numpy as np
 import torch
 
 from . import configs
+from .common import load_manifest, norm_v2, save_checkpoint
 from .prior import Prior, hop_lengths
 
 
 # ---------------------------------------------------------------- data
-
-def norm_v2(s):
-    """The original's v2 name normalisation (lib/labels/vocab.ts normV2)."""
-    return re.sub(r'^_+|_+$', '', re.sub(r'[^a-z0-9]+', '_', s.lower()))
-
 
 def all_names(manifest, key):
     """The manifest's list (artists / genres) together with the names its tracks use."""
@@ -128,19 +123,6 @@ class Codes:
         if len(items) > max_windows:
             items = [items[j] for j in np.linspace(0, len(items) - 1, max_windows).round().astype(int)]
         return items
-
-
-def load_manifest(data):
-    with open(os.path.join(data, 'manifest.json')) as f:
-        return json.load(f)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def save_checkpoint(path, state):
-    tmp = path + '.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-save keeps the previous checkpoint
 
 
 def load_checkpoint(path, device='cpu'):

@@ -20,17 +20,10 @@ import numpy as np
 import torch
 
 from . import configs
+from .common import REPO, load_manifest, save_checkpoint
 from .progress import Progress
 from .vqvae_model import VQVAE, export_vqvae, stft_mag
 from .wavio import open_wav, read_mono
-
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def load_manifest(data):
-    with open(os.path.join(data, 'manifest.json')) as f:
-        return json.load(f)
 
 
 class Crops:
@@ -56,12 +49,6 @@ class Crops:
             a = self.rng.uniform() if x.shape[1] == 2 else 0.5
             out[i] = a * x[:, 0] + (1 - a) * x[:, -1]
         return torch.from_numpy(out)
-
-
-def save_checkpoint(path, state):
-    tmp = path + '.tmp'
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def load_checkpoint(path, device='cpu'):
@@ -134,6 +121,7 @@ def main(argv):
     t0 = last_save = time.time()
     budget = a.minutes * 60 if a.minutes else math.inf
     bar = Progress('vqvae', a.steps, budget, start=step)
+    unlogged = None  # the last step's entry when it fell between log lines
     with open(os.path.join(a.out, 'log.jsonl'), 'a') as log:
         while not stop['now'] and (a.steps is None or step < a.steps) and time.time() - t0 < budget:
             x = crops.batch(cfg['batch']).to(a.device)
@@ -146,20 +134,22 @@ def main(argv):
             L = model.levels
             entry = {'step': step, 'time': round(time.time() - t0, 2), 'loss': float(loss),
                      **{f'{k}_l{l}': round(v, 5) for l in range(L) for k, v in m[l].items()}}
+            unlogged = entry
             if step % a.log_every == 0 or step == 1:
                 log.write(json.dumps(entry) + '\n')
                 log.flush()
+                unlogged = None
             spec = '/'.join('%.2f' % m[l]['spec'] for l in range(L))
             ppl = '/'.join('%.0f' % m[l]['ppl'] for l in range(L))
             bar.update(step, f'loss {float(loss):.3f} spec {spec} ppl {ppl}')
             if step in a.snapshot_steps:
                 save()
-                save_checkpoint(os.path.join(a.out, f'checkpoint-{step}.pt'), torch.load(ckpath))
+                shutil.copyfile(ckpath, os.path.join(a.out, f'checkpoint-{step}.pt'))
             if time.time() - last_save > a.save_minutes * 60:
                 save()
                 last_save = time.time()
-        if step % a.log_every != 0:
-            log.write(json.dumps(entry) + '\n')
+        if unlogged is not None:
+            log.write(json.dumps(unlogged) + '\n')
     save()
     bar.close(f'saved {ckpath} at step {step}')
     return 0

@@ -252,10 +252,13 @@ class VQVAE(nn.Module):
         return total, metrics
 
 
+# Codebook training state: in checkpoints, not in exports (the engine needs only `k`).
+EMA_BUFFERS = ('.k_sum', '.k_elem', '.initialised')
+
+
 def engine_tensors(model):
     """The tensors the engine loads: conv weights/biases and the codebooks `k` (no EMA stats)."""
-    return {k: v for k, v in model.state_dict().items()
-            if not k.endswith(('.k_sum', '.k_elem', '.initialised'))}
+    return {k: v for k, v in model.state_dict().items() if not k.endswith(EMA_BUFFERS)}
 
 
 def export_vqvae(model, hparams, path, dtype=torch.float32, source=None):

@@ -1,7 +1,8 @@
 """The dataset builder's pure parts: DEP-5 licence lookup, name normalisation, the split."""
 import unittest
 
-from jukebox_train.debian_data import ALLOWED, REFUSED, holdout, licence_of, norm_name, parse_copyright, track_id
+from jukebox_train.common import norm_v2
+from jukebox_train.debian_data import ALLOWED, REFUSED, holdout, licence_of, parse_copyright, track_id
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 
@@ -42,8 +43,8 @@ class Licences(unittest.TestCase):
 
 class Names(unittest.TestCase):
     def test_engine_v2_rule(self):
-        self.assertEqual(norm_name('Mattias Westlund'), 'mattias_westlund')
-        self.assertEqual(norm_name('  Joseph G. Toscano (zhaytee) '), 'joseph_g_toscano_zhaytee')
+        self.assertEqual(norm_v2('Mattias Westlund'), 'mattias_westlund')
+        self.assertEqual(norm_v2('  Joseph G. Toscano (zhaytee) '), 'joseph_g_toscano_zhaytee')
         self.assertEqual(track_id('fretsonfire-songs-muldjord', 'usr/share/games/f/muldjord/chaos_god/song.ogg'), 'fof-muldjord-chaos_god')
         self.assertEqual(track_id('nexuiz-music', 'usr/share/games/nexuiz/data/music.pk3!sound/cdtracks/track02.ogg'), 'nexuiz-track02')
 
