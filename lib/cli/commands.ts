@@ -13,6 +13,7 @@ import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
 import { loadPrior } from '../prior/prior.js';
 import { scorePrior, type ScoreMode } from '../score.js';
 import { progressBar } from './progress.js';
+import { writeRunAudio } from '../generate/run-files.js';
 
 export type Log = (line: string) => void;
 
@@ -235,15 +236,7 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
         },
       })
       .finally(() => bar.stop());
-    const paths: string[] = [];
-    for (const level of result.levels) {
-      const audio = result.levelAudio[level]!;
-      for (let i = 0; i < audio.length; i++) {
-        const path = join(a.output, level === result.levels.at(-1) ? `sample_${i}.wav` : `level_${level}_sample_${i}.wav`);
-        await writeAudio(path, audio[i], result.sampleRate, a.format);
-        paths.push(path);
-      }
-    }
+    const paths = await writeRunAudio(a.output, result, a.format);
     log(`wrote ${paths.length} WAV file(s) and the codes of every level to ${a.output} (seed ${result.seed})`);
   } finally {
     jb.dispose();

@@ -15,10 +15,11 @@ import { labelerFor } from './labeler.js';
 import { hasAlignment, lyricsAlignment, type Alignment } from './alignment.js';
 import { encodeNpz, type NpzWritableArray } from '../npz.js';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { textise } from '../labels/lyrics.js';
 import { defaultModelSet, readModelSet, type ModelSetDefaults } from '../model-set.js';
 import { resolveBackend, type Backend, type ResolvedBackend } from '../backend.js';
-import { readRunState, writeLevelCodes, writeRunState, type RunState } from './run-files.js';
+import { readRunState, writeLevelCodes, writeRunState, type RunModel, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
   /**
@@ -109,6 +110,8 @@ export class Jukebox {
   readonly defaults: ModelSetDefaults;
   /** The backend that runs this model, and why it was chosen. */
   readonly backend: { requested: Backend; used: ResolvedBackend; reason: string };
+  /** The files this model was loaded from (written to run.json so a run can be continued later). */
+  readonly source: RunModel | undefined;
 
   /** @internal use loadJukebox */
   constructor(
@@ -116,11 +119,13 @@ export class Jukebox {
     priors: (Prior | undefined)[],
     defaults: ModelSetDefaults = {},
     backend: { requested: Backend; used: ResolvedBackend; reason: string } = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
+    source?: RunModel,
   ) {
     this.vqvae = vqvae;
     this.priors = priors;
     this.defaults = defaults;
     this.backend = backend;
+    this.source = source;
   }
 
   get sampleRate(): number {
@@ -169,6 +174,7 @@ export class Jukebox {
       levels,
       hopFractions: o.hopFractions ?? DEFAULT_HOP_FRACTIONS.slice(0, L),
       primed: o.prompt ? o.prompt.length : 0,
+      ...(this.source ? { model: this.source } : {}),
     };
 
     // Codes per level: from a resumed run, the encoded prompt, or empty.
@@ -196,7 +202,12 @@ export class Jukebox {
       const enc = await vq.encode(o.prompt.subarray(0, promptLength), { signal: o.signal });
       codes = enc.map((perClip) => Array.from({ length: n }, () => perClip[0].slice()));
     }
-    if (o.outputDir) writeRunState(o.outputDir, state);
+    if (o.outputDir) {
+      writeRunState(o.outputDir, state);
+      // Codes given or encoded from the prompt are saved too, so the folder holds every level
+      // (an upsampling run resumed with --resume finds the level above it).
+      if (!o.resume) codes.forEach((c, l) => c && c[0].length > 0 && writeLevelCodes(o.outputDir!, l, c));
+    }
 
     for (const level of levels) {
       const prior = this.priors[level]!;
@@ -253,7 +264,13 @@ export class Jukebox {
         alignment.push(await lyricsAlignment({ prior: top, codes: c, base, hopFraction: state.hopFractions[L - 1] ?? 0.125, signal: o.signal }));
       }
       if (o.outputDir) {
-        const arrays: Record<string, NpzWritableArray> = { lyric_tokens: { dtype: 'int32', shape: [base.fullTokens.length], data: Int32Array.from(base.fullTokens) } };
+        // The cleaned lyrics are ASCII, one character per lyric token: stored as bytes so
+        // the alignment's columns can be shown as text without knowing the vocabulary.
+        const text = Buffer.from(textise(base.fullTokens, top.structure.labels.v3 ? 'v3' : 'v2'), 'latin1');
+        const arrays: Record<string, NpzWritableArray> = {
+          lyric_tokens: { dtype: 'int32', shape: [base.fullTokens.length], data: Int32Array.from(base.fullTokens) },
+          lyric_text: { dtype: 'uint8', shape: [text.length], data: new Uint8Array(text) },
+        };
         alignment.forEach((a, i) => (arrays[`sample_${i}`] = { dtype: 'float32', shape: [a.tokens, a.lyricTokens], data: a.weights }));
         writeFileSync(join(o.outputDir, 'alignment.npz'), encodeNpz(arrays));
       }
@@ -279,11 +296,16 @@ export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> 
     throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but the CUDA model path is not implemented yet: use backend 'cpu'`);
   }
   let files: { vqvae: string; priors: (string | undefined)[]; defaults: ModelSetDefaults };
+  let source: RunModel;
   if (o.vqvae !== undefined) {
     files = { vqvae: o.vqvae, priors: o.priors ?? [], defaults: {} };
+    const top = [...files.priors].reverse().find((p) => p);
+    source = { name: top ? basename(top) : basename(o.vqvae), vqvae: resolve(o.vqvae), priors: files.priors.map((p) => (p ? resolve(p) : null)) };
   } else {
     if (o.priors?.some((p) => p)) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'priors were given without their VQ-VAE (vqvae)');
-    files = o.model !== undefined ? readModelSet(o.model) : defaultModelSet();
+    const set = o.model !== undefined ? readModelSet(o.model) : defaultModelSet();
+    files = set;
+    source = { name: set.name, dir: set.dir, vqvae: set.vqvae, priors: set.priors.map((p) => p ?? null) };
   }
   const vqvae = await loadVQVAE(files.vqvae);
   const priors: (Prior | undefined)[] = [];
@@ -299,7 +321,7 @@ export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> 
     for (const p of priors) p?.dispose();
     throw e;
   }
-  return new Jukebox(vqvae, priors, files.defaults, { requested, used: chosen.backend, reason: chosen.reason });
+  return new Jukebox(vqvae, priors, files.defaults, { requested, used: chosen.backend, reason: chosen.reason }, source);
 }
 
 

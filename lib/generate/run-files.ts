@@ -8,6 +8,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JukeboxError } from '../errors.js';
 import { encodeNpz, readNpz } from '../npz.js';
+import { writeAudio } from '../audio/decode.js';
+import type { WavEncoding } from '../audio/wav.js';
 
 export interface RunState {
   version: 1;
@@ -24,6 +26,20 @@ export interface RunState {
   levels: number[];
   hopFractions: number[];
   primed: number;
+  /** The model that made the run (absent in folders from older versions). */
+  model?: RunModel;
+  /** Set by the sample explorer on runs it made from another run's sample. */
+  parent?: { run: string; sample: number; action: 'continue' | 'upsample'; fromSeconds: number };
+}
+
+/** Where a run's model came from: a model folder, or a VQ-VAE and priors given one by one. */
+export interface RunModel {
+  name: string;
+  /** The model folder (model.json), when the model came from one. */
+  dir?: string;
+  vqvae: string;
+  /** Bottom level first; null where no prior was loaded. */
+  priors: (string | null)[];
 }
 
 export function codesPath(dir: string, level: number): string {
@@ -77,4 +93,28 @@ export function readRunState(dir: string, s: RunState, levels: number): (Int32Ar
     out.push(Array.from({ length: s.samples }, (_, b) => data.slice(b * t, (b + 1) * t)));
   }
   return out;
+}
+
+/** The WAV of one sample at one level: sample_i.wav for the lowest level sampled, level_L_sample_i.wav above it. */
+export function sampleWavName(level: number, sample: number, lowest: number): string {
+  return level === lowest ? `sample_${sample}.wav` : `level_${level}_sample_${sample}.wav`;
+}
+
+/** Writes the decoded audio of every sampled level; returns the paths. */
+export async function writeRunAudio(
+  dir: string,
+  r: { levels: number[]; levelAudio: (Float32Array[] | undefined)[]; sampleRate: number },
+  format: WavEncoding,
+): Promise<string[]> {
+  const lowest = r.levels[r.levels.length - 1];
+  const paths: string[] = [];
+  for (const level of r.levels) {
+    const audio = r.levelAudio[level]!;
+    for (let i = 0; i < audio.length; i++) {
+      const path = join(dir, sampleWavName(level, i, lowest));
+      await writeAudio(path, audio[i], r.sampleRate, format);
+      paths.push(path);
+    }
+  }
+  return paths;
 }
