@@ -12,6 +12,7 @@ import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
 import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand } from './commands.js';
 import { join } from 'node:path';
+import { exploreCommand } from './explore.js';
 
 function intArg(name: string) {
   return (v: string) => {
@@ -166,6 +167,29 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .action((file: string, o: { keys?: boolean; json?: boolean }) => {
       const info = modelInfo(file);
       log(o.json ? JSON.stringify(info, null, 2) : formatInfo(info, o.keys));
+    });
+
+  program
+    .command('explore')
+    .description('browse, listen to and compare generated samples in a local web page (or write it as static files with --export)')
+    .argument('[dirs...]', 'generate output folders, or folders holding them (default: the current folder)')
+    .option('--port <n>', 'port (default: a free one)', intArg('--port'))
+    .option('--host <addr>', 'address to listen on (default 127.0.0.1: this machine only)')
+    .option('--no-open', 'do not open a browser')
+    .option('--export <dir>', 'write the explorer as static files to this folder instead of serving it')
+    .option('--model <dir>', 'model folder for continue/upsample jobs (default: the model each run recorded)')
+    .option('--no-jobs', 'hide continue/upsample (listen only)')
+    .action(async (dirs: string[], o: { port?: number; host?: string; open: boolean; export?: string; model?: string; jobs: boolean }) => {
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        await exploreCommand({ dirs: dirs.length ? dirs : ['.'], ...o }, log, ac.signal);
+      } finally {
+        process.removeListener('SIGINT', stop);
+        process.removeListener('SIGTERM', stop);
+      }
     });
 
   return program;

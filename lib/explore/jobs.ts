@@ -1,0 +1,286 @@
+/**
+ * Jobs the explorer page starts: "continue" a sample from a chosen time (its codes up to
+ * that time kept at every level, the rest sampled), or "upsample" a sample that has only
+ * upper-level codes. One job runs at a time (they use every core); the others queue. A job
+ * writes a new output folder inside the sample's root (explore-jobs/<action>-<time>), which
+ * the next catalogue scan lists with a link to its parent. A cancelled or failed job's
+ * folder is removed. Jobs live in the server, not in a page: a closed tab or a dropped
+ * connection does not stop one.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { JukeboxError } from '../errors.js';
+import { loadJukebox, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
+import { codesPath, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
+import { writeAudio } from '../audio/decode.js';
+import { readNpz } from '../npz.js';
+import type { ExploreRoot, RunFolder } from './catalog.js';
+import type { JobInfo, JobRequest } from './catalog-types.js';
+
+/** What the job manager needs from the server. */
+export interface JobHost {
+  roots: ExploreRoot[];
+  /** The run and sample index behind a catalogue id (from the latest scan). */
+  findSample(id: string): { run: RunFolder; index: number } | undefined;
+  /** Rescans the folders; returns the catalogue ids of the samples of the run at `dir`. */
+  rescan(dir: string): string[];
+  /** A model folder that overrides the one recorded in run.json (`jukebox explore --model`). */
+  model?: string;
+}
+
+type Listener = (job: JobInfo) => void;
+
+interface Job {
+  info: JobInfo;
+  controller: AbortController;
+  listeners: Set<Listener>;
+  lastSent: number;
+}
+
+/** Longest result a continue job may ask for, in seconds (a typo should not start hours of work). */
+const MAX_SECONDS = 3600;
+
+export class JobManager {
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private running: Job | undefined;
+  private model: { key: string; jb: Jukebox } | undefined;
+  private disposed = false;
+
+  constructor(private readonly host: JobHost) {}
+
+  list(): JobInfo[] {
+    return [...this.jobs.values()].map((j) => j.info);
+  }
+
+  get(id: string): JobInfo | undefined {
+    return this.jobs.get(id)?.info;
+  }
+
+  /** Checks the request and queues it; throws ERR_INVALID_ARGUMENT with what is wrong. */
+  submit(req: JobRequest): JobInfo {
+    const bad = (m: string): never => {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', m);
+    };
+    if (!req || typeof req !== 'object') bad('the request must be a JSON object');
+    if (req.action !== 'continue' && req.action !== 'upsample') bad('action must be "continue" or "upsample"');
+    if (typeof req.sampleId !== 'string') bad('sampleId must be a string');
+    const found = this.host.findSample(req.sampleId);
+    if (!found) bad(`no sample ${JSON.stringify(req.sampleId)} (reload the page)`);
+    const num = (v: unknown, what: string) => {
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) bad(`${what} must be a number`);
+    };
+    num(req.fromSeconds, 'fromSeconds');
+    num(req.seconds, 'seconds');
+    num(req.temperature, 'temperature');
+    if (req.seed !== undefined && (!Number.isInteger(req.seed) || req.seed < 0)) bad('seed must be a non-negative integer');
+    if (req.action === 'continue') {
+      if (!(req.fromSeconds > 0)) bad('continue: fromSeconds must be > 0');
+      if (req.seconds === undefined || !(req.seconds > req.fromSeconds)) bad('continue: seconds (the length of the result) must be more than fromSeconds');
+      if (req.seconds! > MAX_SECONDS) bad(`continue: at most ${MAX_SECONDS} seconds`);
+    } else if (found!.run.state.levels.every((l) => l === 0)) {
+      bad('upsample: this sample already has its bottom level');
+    }
+    const id = randomBytes(6).toString('hex');
+    const job: Job = {
+      info: { id, request: { ...req }, state: 'queued', fraction: 0, message: 'waiting for the job before it', etaSeconds: null, sampleIds: [] },
+      controller: new AbortController(),
+      listeners: new Set(),
+      lastSent: 0,
+    };
+    this.jobs.set(id, job);
+    this.queue.push(job);
+    void this.pump();
+    return job.info;
+  }
+
+  cancel(id: string): JobInfo | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    if (job.info.state === 'queued') {
+      this.queue.splice(this.queue.indexOf(job), 1);
+      this.update(job, { state: 'cancelled', message: 'cancelled before it started' }, true);
+    } else if (job.info.state === 'running') {
+      job.info.message = 'cancelling...';
+      job.controller.abort();
+    }
+    return job.info;
+  }
+
+  /** Calls fn with the job now and on every change; returns the unsubscribe function. */
+  subscribe(id: string, fn: Listener): (() => void) | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    job.listeners.add(fn);
+    fn(job.info);
+    return () => job.listeners.delete(fn);
+  }
+
+  /** Stops every job and frees the model. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const j of this.queue.splice(0)) this.update(j, { state: 'cancelled', message: 'the server stopped' }, true);
+    this.running?.controller.abort();
+    while (this.running) await new Promise((r) => setTimeout(r, 20));
+    this.model?.jb.dispose();
+    this.model = undefined;
+  }
+
+  private update(job: Job, change: Partial<JobInfo>, force = false): void {
+    Object.assign(job.info, change);
+    const now = Date.now();
+    // Progress arrives per token; the page needs a few updates a second, not thousands.
+    if (!force && now - job.lastSent < 100) return;
+    job.lastSent = now;
+    for (const fn of job.listeners) fn(job.info);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running || this.disposed) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.running = job;
+    this.update(job, { state: 'running', message: 'loading the model' }, true);
+    let outDir: string | undefined;
+    try {
+      outDir = await this.run(job, (d) => (outDir = d));
+      const ids = this.host.rescan(outDir);
+      this.update(job, { state: 'done', fraction: 1, etaSeconds: 0, message: `done: ${relative(this.host.roots[0]?.path ?? '', outDir) || outDir}`, sampleIds: ids }, true);
+    } catch (e) {
+      if (outDir) rmSync(outDir, { recursive: true, force: true });
+      const aborted = e instanceof JukeboxError && e.code === 'ERR_ABORTED';
+      this.update(job, aborted ? { state: 'cancelled', message: 'cancelled (its partial output was removed)' } : { state: 'failed', message: (e as Error).message }, true);
+    } finally {
+      this.running = undefined;
+      void this.pump();
+    }
+  }
+
+  private async run(job: Job, setOutDir: (d: string) => void): Promise<string> {
+    const req = job.info.request;
+    const found = this.host.findSample(req.sampleId);
+    if (!found) throw new JukeboxError('ERR_INVALID_ARGUMENT', `sample ${req.sampleId} is gone`);
+    const { run, index } = found;
+    const s = run.state;
+    const jb = await this.loadModel(s);
+    const vq = jb.vqvae;
+    const L = vq.levels;
+    const sr = vq.sampleRate;
+    const topHop = vq.hopLengths[L - 1];
+    const parentCodes = readRunCodes(run.abs, index, L);
+    const parentLowest = Math.min(...s.levels);
+    const withPriors = jb.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0);
+
+    let seconds: number;
+    let codes: (Int32Array[] | undefined)[];
+    let levels: number[];
+    if (req.action === 'continue') {
+      if (!parentCodes[L - 1]) throw new JukeboxError('ERR_CODES', `${run.abs} has no top-level codes to continue from`);
+      const keepTop = Math.floor((req.fromSeconds * sr) / topHop);
+      if (keepTop < 1) throw new JukeboxError('ERR_INVALID_ARGUMENT', `continue: ${req.fromSeconds} s is shorter than one top-level code (${(topHop / sr).toFixed(3)} s)`);
+      if (keepTop > parentCodes[L - 1]!.length) throw new JukeboxError('ERR_INVALID_ARGUMENT', `continue: the sample is only ${((parentCodes[L - 1]!.length * topHop) / sr).toFixed(2)} s long`);
+      // Every level keeps the same stretch of audio: whole top-level codes.
+      codes = parentCodes.map((c, l) => {
+        const keep = (keepTop * topHop) / vq.hopLengths[l];
+        return c && c.length >= keep ? [c.slice(0, keep)] : undefined;
+      });
+      seconds = req.seconds!;
+      levels = withPriors;
+    } else {
+      codes = parentCodes.map((c, l) => (c && l >= parentLowest ? [c] : undefined));
+      seconds = (parentCodes[parentLowest]!.length * vq.hopLengths[parentLowest]) / sr;
+      levels = withPriors.filter((l) => l < parentLowest);
+      if (levels.length === 0) throw new JukeboxError('ERR_MODEL_KIND', `the model has no upsampler below level ${parentLowest}`);
+    }
+
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+    const outDir = join(this.host.roots[run.rootIndex].path, 'explore-jobs', `${req.action}-${stamp}-${job.info.id.slice(0, 4)}`);
+    mkdirSync(outDir, { recursive: true });
+    setOutDir(outDir);
+    const order = [...levels].sort((a, b) => b - a);
+    const onProgress = (p: GenerateProgress) => {
+      if (p.phase === 'decode') {
+        this.update(job, { fraction: 0.97, message: `decoding level ${p.level}`, etaSeconds: null });
+        return;
+      }
+      const inLevel = (p.window + p.token / Math.max(1, p.tokens)) / Math.max(1, p.windows);
+      const fraction = (0.97 * (order.indexOf(p.level) + inLevel)) / order.length;
+      this.update(job, {
+        fraction,
+        message: `level ${p.level}: window ${Math.min(p.window + 1, p.windows)}/${p.windows}, token ${p.token}/${p.tokens}`,
+        etaSeconds: Number.isFinite(p.etaSeconds) ? Math.round(p.etaSeconds) : null,
+      });
+    };
+    const result = await jb.generate({
+      artist: s.artist ?? undefined,
+      genre: s.genre ?? undefined,
+      lyrics: s.lyrics ?? undefined,
+      seconds,
+      totalSeconds: Math.max(s.totalLength / sr, seconds),
+      samples: 1,
+      temperature: req.temperature ?? s.temperature,
+      topK: s.topK,
+      topP: s.topP,
+      seed: req.seed,
+      levels,
+      codes,
+      hopFractions: s.hopFractions,
+      outputDir: outDir,
+      signal: job.controller.signal,
+      onProgress,
+    });
+    await writeRunAudio(outDir, result, 's16');
+    // The levels that came from the parent are decoded too, so every level can be heard.
+    const lowest = result.levels[result.levels.length - 1];
+    for (let l = 0; l < L; l++) {
+      const c = result.codes[l];
+      if (!c || result.levelAudio[l]) continue;
+      const audio = await vq.decode(c, l, { signal: job.controller.signal });
+      await writeAudio(join(outDir, sampleWavName(l, 0, lowest)), audio[0], sr, 's16');
+    }
+    const runJson = join(outDir, 'run.json');
+    const state = JSON.parse(readFileSync(runJson, 'utf8')) as RunState;
+    state.parent = { run: relative(outDir, run.abs) || '.', sample: index, action: req.action, fromSeconds: req.action === 'continue' ? req.fromSeconds : 0 };
+    writeFileSync(runJson, JSON.stringify(state, null, 2) + '\n');
+    return outDir;
+  }
+
+  /** The model of a run: --model, else the one its run.json names, else the default model. */
+  private async loadModel(s: RunState): Promise<Jukebox> {
+    let opts: LoadJukeboxOptions;
+    if (this.host.model) opts = { model: this.host.model };
+    else if (s.model?.dir) opts = { model: s.model.dir };
+    else if (s.model) opts = { vqvae: s.model.vqvae, priors: s.model.priors.map((p) => p ?? undefined) };
+    else opts = {};
+    for (const f of [opts.model, opts.vqvae, ...(opts.priors ?? [])]) {
+      if (f && !existsSync(f)) {
+        throw new JukeboxError('ERR_IO', `the run's model file ${f} is gone: start the explorer with --model DIR to name the model to use`);
+      }
+    }
+    const key = JSON.stringify(opts);
+    if (this.model?.key === key) return this.model.jb;
+    this.model?.jb.dispose();
+    this.model = undefined;
+    const jb = await loadJukebox({ ...opts, backend: 'cpu' });
+    this.model = { key, jb };
+    return jb;
+  }
+}
+
+/** One sample's codes at every level that has a codes file. */
+function readRunCodes(dir: string, index: number, levels: number): (Int32Array | undefined)[] {
+  const out: (Int32Array | undefined)[] = [];
+  for (let l = 0; l < levels; l++) {
+    const p = codesPath(dir, l);
+    if (!existsSync(p)) {
+      out.push(undefined);
+      continue;
+    }
+    const arr = readNpz(p)[`level_${l}`];
+    if (!arr || arr.dtype !== 'int32' || arr.shape.length !== 2 || index >= arr.shape[0]) throw new JukeboxError('ERR_CODES', `${p} does not hold sample ${index}'s codes`);
+    const t = arr.shape[1];
+    out.push((arr.data as Int32Array).slice(index * t, (index + 1) * t));
+  }
+  return out;
+}

@@ -1,0 +1,224 @@
+/**
+ * The explorer page end to end in real headless Chromium (Debian's chromium driven by
+ * playwright-core): listing and filtering, playback, click-to-seek, the lyrics highlight
+ * following the alignment, A/B comparison, an upsample job with progress and its result in
+ * the list, cancelling a job, and the static export opened from disk. Screenshots go to
+ * test-output/explore/. Without a chromium binary the suite says it is skipped and why.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExploreServer, type ExploreServer } from '../lib/explore/server.js';
+import { exportSite } from '../lib/explore/export.js';
+import type { Catalog } from '../lib/explore/catalog-types.js';
+import { repoRoot } from './helpers/fixtures.js';
+import { makeExploreRuns, type ExploreRuns } from './helpers/explore-runs.js';
+
+const CHROMIUM = process.env.JUKEBOX_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.log(`explore-browser: skipped: no chromium at ${CHROMIUM} (apt-get install chromium, or set JUKEBOX_CHROMIUM)`);
+
+const shots = join(repoRoot, 'test-output', 'explore');
+const tmp = mkdtempSync(join(tmpdir(), 'jukebox-explore-ui-'));
+let runs: ExploreRuns;
+let srv: ExploreServer;
+let browser: Browser;
+
+describe.skipIf(!haveChromium)('explorer page in Chromium', () => {
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    runs = await makeExploreRuns(tmp);
+    srv = await startExploreServer({ dirs: [runs.root] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required', '--mute-audio'],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  async function open(url = srv.url): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    (page as Page & { errors: string[] }).errors = errors;
+    await page.goto(url);
+    await page.getByTestId('sample-row').first().waitFor();
+    return page;
+  }
+
+  const catalogOf = (page: Page) => page.evaluate(() => (window as unknown as { __JUKEBOX_CATALOG__: Catalog }).__JUKEBOX_CATALOG__);
+  const lyricSample = (c: Catalog) => c.samples.find((s) => s.alignment && s.index === 0)!;
+
+  async function select(page: Page, id: string) {
+    await page.locator(`[data-testid="sample-row"][data-sample-id="${id}"]`).click();
+    await page.locator(`[data-testid="sample-detail"][data-sample-id="${id}"]`).waitFor();
+  }
+
+  it('lists the samples of the output folders, filters and sorts them', async () => {
+    const page = await open();
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(3);
+    const rows = await page.getByTestId('sample-row').allTextContents();
+    expect(rows.join('\n')).toContain('The Testers');
+    expect(rows.join('\n')).toContain('Hello darkness');
+    await page.getByTestId('filter').fill('rock');
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(1);
+    await page.getByTestId('filter').fill('');
+    await page.getByTestId('sort').selectOption({ index: 1 });
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(3);
+    await page.screenshot({ path: join(shots, 'list.png'), fullPage: true });
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+
+  it('plays a level: currentTime advances and the playhead moves', async () => {
+    const page = await open();
+    const s = lyricSample(await catalogOf(page));
+    await select(page, s.id);
+    const audio = page.getByTestId('audio-1');
+    await audio.evaluate((a: HTMLAudioElement) => a.play());
+    await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.currentTime), { timeout: 10_000 }).toBeGreaterThan(0.2);
+    const left = await page.getByTestId('playhead-1').evaluate((e) => (e as HTMLElement).getBoundingClientRect().left);
+    const wave = await page.getByTestId('waveform-1').boundingBox();
+    expect(left).toBeGreaterThan(wave!.x + 1);
+    await page.screenshot({ path: join(shots, 'playing.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('seeks where the waveform or spectrogram is clicked', async () => {
+    const page = await open();
+    const s = lyricSample(await catalogOf(page));
+    await select(page, s.id);
+    const audio = page.getByTestId('audio-2');
+    await audio.evaluate((a: HTMLAudioElement) => a.pause());
+    const box = (await page.getByTestId('waveform-2').boundingBox())!;
+    await page.mouse.click(box.x + box.width * 0.5, box.y + box.height / 2);
+    await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.currentTime)).toBeCloseTo(s.duration * 0.5, 1);
+    const spec = (await page.getByTestId('spectrogram-2').boundingBox())!;
+    await page.mouse.click(spec.x + spec.width * 0.25, spec.y + spec.height / 2);
+    await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.currentTime)).toBeCloseTo(s.duration * 0.25, 1);
+    await page.close();
+  });
+
+  it('highlights the lyrics the alignment points at while playing', async () => {
+    const page = await open();
+    const s = lyricSample(await catalogOf(page));
+    const a = s.alignment!;
+    await select(page, s.id);
+    await page.getByTestId('heatmap').waitFor();
+    const audio = page.getByTestId('audio-1');
+    await audio.evaluate((el: HTMLAudioElement) => el.play());
+    const current = page.locator('[data-testid="lyric-word"].current');
+    await current.first().waitFor({ timeout: 10_000 });
+    // The highlighted word holds the character the alignment focuses on near the playing time.
+    const { text, time } = await page.evaluate(() => ({
+      text: document.querySelector('[data-testid="lyric-word"].current')!.textContent!,
+      time: (document.querySelector('[data-testid="audio-1"]') as HTMLAudioElement).currentTime,
+    }));
+    expect(await current.getAttribute('aria-current')).toBe('true');
+    const near: string[] = [];
+    for (let t = Math.max(0, time - 0.4); t <= time + 0.1; t += 1 / a.tokensPerSecond) {
+      const f = a.focus[Math.min(a.focus.length - 1, Math.floor(t * a.tokensPerSecond))];
+      if (f < 0) continue;
+      const start = a.text.slice(0, f + 1).search(/\S+\s*$/);
+      near.push(a.text.slice(start).split(/\s/)[0]);
+    }
+    expect(near).toContain(text.trim());
+    await page.screenshot({ path: join(shots, 'lyrics.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('compares two samples side by side and switches between them at the same time', async () => {
+    const page = await open();
+    const rows = page.getByTestId('sample-row');
+    await rows.nth(0).getByTestId('ab-a').click();
+    await rows.nth(1).getByTestId('ab-b').click();
+    const panel = page.getByTestId('compare');
+    await panel.waitFor();
+    const audios = panel.locator('audio');
+    expect(await audios.count()).toBe(2);
+    await audios.nth(0).evaluate((a: HTMLAudioElement) => {
+      a.currentTime = 0.6;
+      return a.play();
+    });
+    await page.getByTestId('compare-switch').click();
+    await expect.poll(() => audios.nth(1).evaluate((a: HTMLAudioElement) => !a.paused)).toBe(true);
+    expect(await audios.nth(0).evaluate((a: HTMLAudioElement) => a.paused)).toBe(true);
+    expect(await audios.nth(1).evaluate((a: HTMLAudioElement) => a.currentTime)).toBeGreaterThan(0.5);
+    await page.screenshot({ path: join(shots, 'compare.png'), fullPage: true });
+    await page.getByTestId('compare-close').click();
+    await expect.poll(() => panel.count()).toBe(0);
+    await page.close();
+  });
+
+  it('starts an upsample job, shows its progress, then the new sample in the list', async () => {
+    const page = await open();
+    const c = await catalogOf(page);
+    const parent = c.samples.find((s) => s.canUpsample)!;
+    await select(page, parent.id);
+    const before = await page.getByTestId('sample-row').count();
+    await page.getByTestId('upsample').click();
+    const job = page.getByTestId('job').last();
+    await job.waitFor();
+    const seen = new Set<string>();
+    const fractions: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      const state = (await job.getAttribute('data-state'))!;
+      seen.add(state);
+      fractions.push(await page.getByTestId('job-progress').last().evaluate((p: HTMLProgressElement) => p.value));
+      if (state === 'done' || state === 'failed') break;
+      await page.waitForTimeout(50);
+    }
+    expect(await job.getAttribute('data-state'), await page.getByTestId('job-message').last().textContent() ?? '').toBe('done');
+    expect(seen.has('running') || seen.has('queued')).toBe(true);
+    expect(Math.max(...fractions)).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(before + 1);
+    await page.screenshot({ path: join(shots, 'job-done.png'), fullPage: true });
+    await page.getByTestId('job-open').last().click();
+    const detail = page.getByTestId('sample-detail');
+    const newId = await detail.getAttribute('data-sample-id');
+    expect(newId).not.toBe(parent.id);
+    expect(await page.getByTestId('level-1').count()).toBe(1);
+    await page.close();
+  });
+
+  it('cancels a job from the page', async () => {
+    const page = await open();
+    const s = lyricSample(await catalogOf(page));
+    await select(page, s.id);
+    await page.getByTestId('continue-from').fill('0.5');
+    await page.getByTestId('continue-seconds').fill('300');
+    await page.getByTestId('continue').click();
+    const job = page.getByTestId('job').last();
+    await expect.poll(() => job.getAttribute('data-state'), { timeout: 20_000 }).toBe('running');
+    await page.getByTestId('job-cancel').last().click();
+    await expect.poll(() => job.getAttribute('data-state'), { timeout: 20_000 }).toBe('cancelled');
+    await page.screenshot({ path: join(shots, 'job-cancelled.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('works as a static export opened from disk', async () => {
+    const out = join(tmp, 'site');
+    await exportSite({ dirs: [runs.root], out });
+    const page = await open(pathToFileURL(join(out, 'index.html')).href);
+    const n = (await catalogOf(page)).samples.length;
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(n);
+    expect(await page.getByTestId('continue').count()).toBe(0);
+    expect(await page.getByTestId('upsample').count()).toBe(0);
+    const audio = page.locator('[data-testid^="audio-"]').first();
+    await audio.evaluate((a: HTMLAudioElement) => a.play());
+    await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.currentTime), { timeout: 10_000 }).toBeGreaterThan(0.1);
+    const img = page.locator('[data-testid^="spectrogram-"]').first();
+    await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.complete && i.naturalWidth)).toBeGreaterThan(0);
+    await page.screenshot({ path: join(shots, 'static-export.png'), fullPage: true });
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
+    await page.close();
+  });
+});

@@ -1,0 +1,331 @@
+/**
+ * The explorer's server without a browser: the catalogue of fixture output folders, files
+ * with byte ranges, drawn images, the refusals (paths outside the folders, foreign Host and
+ * Origin headers), jobs (upsample, continue, cancel, a client that goes away mid-job) and
+ * the static export.
+ */
+import { request } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startExploreServer, type ExploreServer } from '../lib/explore/server.js';
+import { exportSite } from '../lib/explore/export.js';
+import type { Catalog, JobInfo, SampleEntry } from '../lib/explore/catalog-types.js';
+import { readNpz } from '../lib/npz.js';
+import { parseWav } from '../lib/audio/wav.js';
+import { LYRICS, makeExploreRuns, type ExploreRuns } from './helpers/explore-runs.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'jukebox-explore-'));
+let runs: ExploreRuns;
+let srv: ExploreServer;
+
+beforeAll(async () => {
+  runs = await makeExploreRuns(tmp);
+  // A link inside the root that leads out of it, and a file outside every root.
+  writeFileSync(join(tmp, 'secret.txt'), 'not for the page');
+  symlinkSync(tmp, join(runs.root, 'escape'));
+  srv = await startExploreServer({ dirs: [runs.root] });
+}, 120_000);
+
+afterAll(async () => {
+  await srv?.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** A raw request: the path is sent exactly as written (no URL normalisation). */
+function http(path: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+  const u = new URL(srv.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method: o.method ?? 'GET', headers: o.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+const json = <T>(r: Reply) => JSON.parse(r.body.toString('utf8')) as T;
+const post = (path: string, body: unknown) => http(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+async function catalog(): Promise<Catalog> {
+  return json<Catalog>(await http('/catalog.json'));
+}
+
+/** Follows a job's event stream to its end; returns every JobInfo received. */
+function follow(id: string, onEvent?: (j: JobInfo, destroy: () => void) => void): Promise<JobInfo[]> {
+  const u = new URL(srv.url);
+  return new Promise((resolve, reject) => {
+    const events: JobInfo[] = [];
+    const req = request({ host: u.hostname, port: u.port, path: `/api/jobs/${id}/events` }, (res) => {
+      expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+      let buf = '';
+      res.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (!data) continue;
+          const j = JSON.parse(data.slice(6)) as JobInfo;
+          events.push(j);
+          onEvent?.(j, () => {
+            req.destroy();
+            resolve(events);
+          });
+        }
+      });
+      res.on('end', () => resolve(events));
+    });
+    req.on('error', (e) => (events.length ? resolve(events) : reject(e)));
+    req.end();
+  });
+}
+
+async function waitForJob(id: string, timeoutMs = 60_000): Promise<JobInfo> {
+  const t0 = Date.now();
+  for (;;) {
+    const j = json<JobInfo[]>(await http('/api/jobs')).find((x) => x.id === id)!;
+    if (j.state !== 'queued' && j.state !== 'running') return j;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`job ${id} still ${j.state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('catalogue', () => {
+  it('lists every sample of the output folders with its metadata, levels and alignment', async () => {
+    const c = await catalog();
+    expect(c.version).toBe(1);
+    expect(c.live).toBe(true);
+    expect(c.problems).toEqual([]);
+    expect(c.samples).toHaveLength(3);
+    const lyr = c.samples.filter((s) => s.runPath.endsWith('lyrics')).sort((a, b) => a.index - b.index);
+    expect(lyr.map((s) => s.index)).toEqual([0, 1]);
+    const s = lyr[0];
+    expect(s).toMatchObject({ artist: 'The Testers', genre: 'blues', lyrics: LYRICS, seed: 5, model: 'top.safetensors', sampleRate: 44100, canUpsample: false, parent: null });
+    expect(s.duration).toBeCloseTo(66048 / 44100, 6);
+    expect(s.settings).toMatchObject({ temperature: 0.99, topK: 0, topP: 0, levels: [2, 1], totalSeconds: 30, primedSeconds: 0, samples: 2 });
+    expect(s.levels.map((l) => [l.level, l.label])).toEqual([[2, 'top'], [1, 'middle']]);
+    expect(s.levels[1].audioUrl).toBe('files/0/lyrics/sample_0.wav');
+    expect(s.levels[0].audioUrl).toBe('files/0/lyrics/level_2_sample_0.wav');
+    expect(s.levels[0].peaks.min).toHaveLength(1000);
+    expect(Math.max(...s.levels[0].peaks.max)).toBeGreaterThan(0);
+    expect(s.codes.map((x) => x.level)).toEqual([2, 1]);
+    // The alignment: the lyrics as the model saw them, one focus per top-level token.
+    expect(s.alignment!.text).toBe(LYRICS);
+    expect(s.alignment!.tokensPerSecond).toBeCloseTo(44100 / 128, 6);
+    expect(s.alignment!.focus).toHaveLength(66048 / 128);
+    expect(s.alignment!.focus.every((f) => f >= -1 && f < LYRICS.length)).toBe(true);
+    expect(s.alignment!.focus.some((f) => f >= 0)).toBe(true);
+    const top = c.samples.find((x) => x.runPath.endsWith('top-only'))!;
+    expect(top).toMatchObject({ genre: 'rock', lyrics: null, alignment: null, canUpsample: true });
+    expect(top.levels.map((l) => l.level)).toEqual([2]);
+    expect(top.levels[0].audioUrl).toBe('files/0/top-only/sample_0.wav');
+  });
+
+  it('serves catalog.js for the page, and the page itself', async () => {
+    const js = await http('/catalog.js');
+    expect(js.headers['content-type']).toMatch(/javascript/);
+    expect(js.body.toString()).toMatch(/^window\.__JUKEBOX_CATALOG__ = \{/);
+    const html = await http('/');
+    expect(html.status).toBe(200);
+    expect(html.body.toString()).toContain('app.js');
+    expect(html.headers['content-security-policy']).toContain("default-src 'self'");
+    expect((await http('/app.js')).status).toBe(200);
+  });
+
+  it('binds to 127.0.0.1 by default', () => {
+    const a = srv.server.address();
+    expect(typeof a === 'object' && a?.address).toBe('127.0.0.1');
+    expect(srv.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+});
+
+describe('files', () => {
+  it('serves audio whole and by byte range', async () => {
+    const whole = await http('/files/0/lyrics/sample_0.wav');
+    expect(whole.status).toBe(200);
+    expect(whole.headers['content-type']).toBe('audio/wav');
+    expect(whole.headers['accept-ranges']).toBe('bytes');
+    expect(whole.body.equals(readFileSync(join(runs.withLyrics, 'sample_0.wav')))).toBe(true);
+    const part = await http('/files/0/lyrics/sample_0.wav', { headers: { Range: 'bytes=100-199' } });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 100-199/${whole.body.length}`);
+    expect(part.body.equals(whole.body.subarray(100, 200))).toBe(true);
+    const tail = await http('/files/0/lyrics/sample_0.wav', { headers: { Range: 'bytes=-10' } });
+    expect(tail.body.equals(whole.body.subarray(-10))).toBe(true);
+    expect((await http('/files/0/lyrics/sample_0.wav', { headers: { Range: `bytes=${whole.body.length}-` } })).status).toBe(416);
+    const codes = await http('/files/0/lyrics/codes_level_2.npz');
+    expect(codes.status).toBe(200);
+  });
+
+  it('draws spectrograms and alignment heatmaps as PNG', async () => {
+    const c = await catalog();
+    const s = c.samples.find((x) => x.alignment)!;
+    for (const url of [s.levels[0].spectrogramUrl, s.alignment!.heatmapUrl]) {
+      const r = await http(`/${url}`);
+      expect(r.status, url).toBe(200);
+      expect(r.headers['content-type']).toBe('image/png');
+      expect(r.body.subarray(1, 4).toString()).toBe('PNG');
+    }
+    expect((await http('/derived/heatmap/0/top-only/sample_0.png')).status).toBe(404);
+  });
+
+  it.each([
+    '/files/0/../../secret.txt',
+    '/files/0/%2e%2e/secret.txt',
+    '/files/0/..%2fsecret.txt',
+    '/files/0/lyrics%2f..%2f..%2fsecret.txt',
+    '/files/0/escape/secret.txt',
+    '/files/0/lyrics/..%5c..%5csecret.txt',
+    '/files/0/lyrics/%00sample_0.wav',
+    '/files/1/secret.txt',
+    '/files/../secret.txt',
+    '/files/%2e%2e/secret.txt',
+    '/derived/spectrogram/0/escape/secret.txt.wav.png',
+    '/derived/heatmap/0/escape/sample_0.png',
+  ])('refuses %s (outside the explored folders)', async (path) => {
+    const r = await http(path);
+    expect([400, 403, 404]).toContain(r.status);
+    expect(r.body.toString()).not.toContain('not for the page');
+  });
+
+  it('answers only requests addressed to itself', async () => {
+    const r = await http('/catalog.json', { headers: { Host: 'evil.example:80' } });
+    expect(r.status).toBe(403);
+    const cross = await http('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'http://evil.example' }, body: '{}' });
+    expect(cross.status).toBe(403);
+    const form = await http('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{}' });
+    expect(form.status).toBe(415);
+  });
+});
+
+describe('jobs', () => {
+  it('refuses bad requests with a message', async () => {
+    const c = await catalog();
+    const s = c.samples.find((x) => x.alignment)!;
+    const cases: [unknown, RegExp][] = [
+      [{ sampleId: 'nope~0', action: 'continue', fromSeconds: 1, seconds: 2 }, /no sample/],
+      [{ sampleId: s.id, action: 'remix', fromSeconds: 1 }, /action/],
+      [{ sampleId: s.id, action: 'continue', fromSeconds: 1, seconds: 0.5 }, /more than fromSeconds/],
+      [{ sampleId: s.id, action: 'continue', fromSeconds: 'x', seconds: 2 }, /number/],
+    ];
+    for (const [body, msg] of cases) {
+      const r = await post('/api/jobs', body);
+      expect(r.status).toBe(400);
+      expect(json<{ error: string }>(r).error).toMatch(msg);
+    }
+    const notJson = await http('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{' });
+    expect(notJson.status).toBe(400);
+  });
+
+  it('upsamples a top-level-only sample, reporting progress, and lists the result with its parent', async () => {
+    const before = await catalog();
+    const parent = before.samples.find((x) => x.canUpsample)!;
+    const r = await post('/api/jobs', { sampleId: parent.id, action: 'upsample', fromSeconds: 0 });
+    expect(r.status).toBe(201);
+    const job = json<JobInfo>(r);
+    const events = await follow(job.id);
+    const last = events[events.length - 1];
+    expect(last.state, last.message).toBe('done');
+    expect(events.some((e) => e.state === 'running' && e.fraction > 0 && e.fraction < 1)).toBe(true);
+    expect(last.sampleIds).toHaveLength(1);
+    const after = await catalog();
+    const made = after.samples.find((x) => x.id === last.sampleIds[0])!;
+    expect(made.parent).toEqual({ sampleId: parent.id, action: 'upsample', fromSeconds: 0 });
+    expect(made.levels.map((l) => l.level)).toEqual([2, 1]);
+    expect(made.duration).toBeCloseTo(parent.duration, 6);
+    expect(made.settings.levels).toEqual([1]);
+    // The top level is the parent's, untouched.
+    const runDir = join(runs.root, made.runPath.slice(runs.root.length + 1));
+    const mine = readNpz(join(runDir, 'codes_level_2.npz')).level_2.data;
+    const theirs = readNpz(join(runs.topOnly, 'codes_level_2.npz')).level_2.data;
+    expect(Array.from(mine as Int32Array)).toEqual(Array.from(theirs as Int32Array));
+    expect(readdirSync(runDir)).toContain('sample_0.wav');
+  });
+
+  it('continues a sample from a chosen time: the codes before it are kept at every level', async () => {
+    const c = await catalog();
+    const parent = c.samples.find((x) => x.alignment && x.index === 1)!;
+    const r = await post('/api/jobs', { sampleId: parent.id, action: 'continue', fromSeconds: 0.7, seconds: 2.2, seed: 11 });
+    expect(r.status).toBe(201);
+    const done = await waitForJob(json<JobInfo>(r).id);
+    expect(done.state, done.message).toBe('done');
+    const made = (await catalog()).samples.find((x) => x.id === done.sampleIds[0])!;
+    expect(made.parent).toEqual({ sampleId: parent.id, action: 'continue', fromSeconds: 0.7 });
+    expect(made.duration).toBeCloseTo((Math.floor((2.2 * 44100) / 128) * 128) / 44100, 6);
+    expect(made.alignment).not.toBeNull();
+    expect(made.lyrics).toBe(LYRICS);
+    const runDir = join(runs.root, made.runPath.slice(runs.root.length + 1));
+    const keepTop = Math.floor((0.7 * 44100) / 128);
+    for (const [level, hop] of [[2, 128], [1, 32]] as const) {
+      const mine = readNpz(join(runDir, `codes_level_${level}.npz`))[`level_${level}`];
+      const theirs = readNpz(join(runs.withLyrics, `codes_level_${level}.npz`))[`level_${level}`];
+      const keep = (keepTop * 128) / hop;
+      const t = theirs.shape[1];
+      expect(mine.shape).toEqual([1, Math.floor((2.2 * 44100) / 128) * (128 / hop)]);
+      expect(Array.from((mine.data as Int32Array).subarray(0, keep))).toEqual(Array.from((theirs.data as Int32Array).subarray(t, t + keep)));
+    }
+    const wav = parseWav(readFileSync(join(runDir, 'sample_0.wav')));
+    expect(wav.channels[0].length).toBe(Math.floor((2.2 * 44100) / 128) * 128);
+  });
+
+  it('cancels a running job and removes its partial output', async () => {
+    const c = await catalog();
+    const parent = c.samples.find((x) => x.alignment)!;
+    const jobsDir = join(runs.root, 'explore-jobs');
+    const before = readdirSync(jobsDir).length;
+    const r = await post('/api/jobs', { sampleId: parent.id, action: 'continue', fromSeconds: 0.5, seconds: 120 });
+    const id = json<JobInfo>(r).id;
+    const events = await follow(id, (j) => {
+      if (j.state === 'running' && j.fraction > 0) void post(`/api/jobs/${id}/cancel`, {});
+    });
+    const last = events[events.length - 1];
+    expect(last.state).toBe('cancelled');
+    expect(readdirSync(jobsDir).length).toBe(before);
+    expect((await catalog()).samples.length).toBe(c.samples.length);
+  });
+
+  it('keeps running when the page that started a job goes away mid-job', async () => {
+    const c = await catalog();
+    const parent = c.samples.find((x) => x.alignment)!;
+    const r = await post('/api/jobs', { sampleId: parent.id, action: 'continue', fromSeconds: 0.5, seconds: 3 });
+    const id = json<JobInfo>(r).id;
+    // The client drops its connection at the first progress event.
+    await follow(id, (j, destroy) => {
+      if (j.state === 'running') destroy();
+    });
+    expect((await http('/catalog.json')).status).toBe(200);
+    const done = await waitForJob(id);
+    expect(done.state, done.message).toBe('done');
+    expect((await catalog()).samples.some((s) => s.id === done.sampleIds[0])).toBe(true);
+  });
+});
+
+describe('static export', () => {
+  it('writes the page, the catalogue and every file it links to', async () => {
+    const out = join(tmp, 'site');
+    const r = await exportSite({ dirs: [runs.root], out });
+    expect(r.catalog.live).toBe(false);
+    for (const f of ['index.html', 'app.js', 'app.css', 'catalog.js', 'catalog.json']) expect(existsSync(join(out, f)), f).toBe(true);
+    const urls = r.catalog.samples.flatMap((s: SampleEntry) => [
+      ...s.levels.flatMap((l) => [l.audioUrl, l.spectrogramUrl]),
+      ...s.codes.map((x) => x.url),
+      ...(s.alignment ? [s.alignment.heatmapUrl] : []),
+    ]);
+    expect(urls.length).toBeGreaterThan(10);
+    for (const u of urls) expect(existsSync(join(out, ...u.split('/').map(decodeURIComponent))), u).toBe(true);
+    expect(readFileSync(join(out, 'files/0/lyrics/sample_0.wav')).equals(readFileSync(join(runs.withLyrics, 'sample_0.wav')))).toBe(true);
+    // An unrelated non-empty folder is not overwritten.
+    await expect(exportSite({ dirs: [runs.root], out: runs.models })).rejects.toThrow(/not empty/);
+  });
+});
