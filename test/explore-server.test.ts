@@ -4,7 +4,9 @@
  * Origin headers), jobs (upsample, continue, cancel, a client that goes away mid-job) and
  * the static export.
  */
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,9 @@ import type { Catalog, JobInfo, SampleEntry } from '../lib/explore/catalog-types
 import { readNpz } from '../lib/npz.js';
 import { parseWav } from '../lib/audio/wav.js';
 import { LYRICS, makeExploreRuns, type ExploreRuns } from './helpers/explore-runs.js';
+import { repoRoot } from './helpers/fixtures.js';
+
+const bin = join(repoRoot, 'bin', 'jukebox.js');
 
 const tmp = mkdtempSync(join(tmpdir(), 'jukebox-explore-'));
 let runs: ExploreRuns;
@@ -327,5 +332,43 @@ describe('static export', () => {
     expect(readFileSync(join(out, 'files/0/lyrics/sample_0.wav')).equals(readFileSync(join(runs.withLyrics, 'sample_0.wav')))).toBe(true);
     // An unrelated non-empty folder is not overwritten.
     await expect(exportSite({ dirs: [runs.root], out: runs.models })).rejects.toThrow(/not empty/);
+  });
+});
+
+describe('jukebox explore (CLI)', () => {
+  it('prints the URL of a server on 127.0.0.1, serves the catalogue, and stops on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [bin, 'explore', runs.root, '--no-open'], { env: { ...process.env, CI: '1' } });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    const t0 = Date.now();
+    while (!/http:\/\/127\.0\.0\.1:\d+\//.test(out)) {
+      if (Date.now() - t0 > 30_000) throw new Error(`no URL printed: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0];
+    expect(out).toMatch(/\d+ sample\(s\)/);
+    const c = (await (await fetch(`${url}catalog.json`)).json()) as Catalog;
+    expect(c.samples.length).toBeGreaterThanOrEqual(3);
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('exit', (c) => resolve(c));
+      child.kill('SIGINT');
+    });
+    expect(code).toBe(0);
+  });
+
+  it('--export writes a static site; a missing folder or a busy port is a one-line error', async () => {
+    const run = promisify(execFile);
+    const out = join(tmp, 'cli-site');
+    const r = await run(process.execPath, [bin, 'explore', runs.root, '--export', out], { env: { ...process.env, CI: '1' } });
+    expect(r.stdout).toMatch(/wrote .*cli-site: \d+ sample\(s\)/);
+    expect(existsSync(join(out, 'index.html'))).toBe(true);
+    const fail = (args: string[]) => run(process.execPath, [bin, 'explore', ...args], { env: { ...process.env, CI: '1' } }).then(() => null, (e: { code: number; stderr: string }) => e);
+    const missing = await fail([join(tmp, 'nope'), '--no-open']);
+    expect(missing?.code).toBe(1);
+    expect(missing?.stderr).toMatch(/^jukebox: error: .*nope is not a folder/);
+    const port = Number(new URL(srv.url).port);
+    const busy = await fail([runs.root, '--no-open', '--port', String(port)]);
+    expect(busy?.stderr).toMatch(/port \d+ is in use/);
   });
 });

@@ -144,9 +144,10 @@ export class JobManager {
     this.update(job, { state: 'running', message: 'loading the model' }, true);
     let outDir: string | undefined;
     try {
-      outDir = await this.run(job, (d) => (outDir = d));
+      let root = '';
+      outDir = await this.run(job, (d, r) => ((outDir = d), (root = r)));
       const ids = this.host.rescan(outDir);
-      this.update(job, { state: 'done', fraction: 1, etaSeconds: 0, message: `done: ${relative(this.host.roots[0]?.path ?? '', outDir) || outDir}`, sampleIds: ids }, true);
+      this.update(job, { state: 'done', fraction: 1, etaSeconds: 0, message: `done: ${relative(root, outDir)}`, sampleIds: ids }, true);
     } catch (e) {
       if (outDir) rmSync(outDir, { recursive: true, force: true });
       const aborted = e instanceof JukeboxError && e.code === 'ERR_ABORTED';
@@ -157,7 +158,7 @@ export class JobManager {
     }
   }
 
-  private async run(job: Job, setOutDir: (d: string) => void): Promise<string> {
+  private async run(job: Job, setOutDir: (dir: string, root: string) => void): Promise<string> {
     const req = job.info.request;
     const found = this.host.findSample(req.sampleId);
     if (!found) throw new JukeboxError('ERR_INVALID_ARGUMENT', `sample ${req.sampleId} is gone`);
@@ -195,9 +196,10 @@ export class JobManager {
     }
 
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    const outDir = join(this.host.roots[run.rootIndex].path, 'explore-jobs', `${req.action}-${stamp}-${job.info.id.slice(0, 4)}`);
+    const root = this.host.roots[run.rootIndex].path;
+    const outDir = join(root, 'explore-jobs', `${req.action}-${stamp}-${job.info.id.slice(0, 4)}`);
     mkdirSync(outDir, { recursive: true });
-    setOutDir(outDir);
+    setOutDir(outDir, root);
     const order = [...levels].sort((a, b) => b - a);
     const onProgress = (p: GenerateProgress) => {
       if (p.phase === 'decode') {
