@@ -204,6 +204,25 @@ describe.skipIf(!haveChromium)('explorer page in Chromium', () => {
     await page.close();
   });
 
+  it('uploads your own audio and continues it as a new song', async () => {
+    const page = await open();
+    const before = await page.getByTestId('sample-row').count();
+    await page.locator('.prime summary').click();
+    await page.getByTestId('prime-file').setInputFiles(join(runs.withLyrics, 'sample_0.wav'));
+    await page.getByTestId('prime-from').fill('0.6');
+    await page.getByTestId('prime-seconds').fill('2');
+    await page.getByTestId('prime-artist').fill('The Testers');
+    await page.getByTestId('prime-genre').fill('blues');
+    await page.getByTestId('prime-start').click();
+    const job = page.getByTestId('job').last();
+    await expect.poll(() => job.getAttribute('data-state'), { timeout: 60_000 }).toBe('done');
+    await expect.poll(() => page.getByTestId('sample-row').count()).toBe(before + 1);
+    await page.getByTestId('job-open').last().click();
+    await expect.poll(() => page.getByTestId('sample-detail').textContent()).toMatch(/primed with 0\.6 s/);
+    await page.screenshot({ path: join(shots, 'prime.png'), fullPage: true });
+    await page.close();
+  });
+
   it('works as a static export opened from disk', async () => {
     const out = join(tmp, 'site');
     await exportSite({ dirs: [runs.root], out });

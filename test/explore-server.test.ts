@@ -316,6 +316,42 @@ describe('jobs', () => {
   });
 });
 
+describe('prime jobs (your own audio)', () => {
+  const upload = (body: Buffer, type = 'audio/wav', name = 'my%20song.wav') => http('/api/primes', { method: 'POST', headers: { 'Content-Type': type, 'X-Filename': name }, body: body as unknown as string });
+
+  it('takes an uploaded file and continues its first seconds into a new song', async () => {
+    const wav = readFileSync(join(runs.withLyrics, 'sample_1.wav'));
+    const up = await upload(wav);
+    expect(up.status).toBe(201);
+    const prime = json<{ id: string; name: string; duration: number }>(up);
+    expect(prime.name).toBe('my_song.wav');
+    expect(prime.duration).toBeCloseTo(66048 / 44100, 2);
+    const r = await post('/api/jobs', { action: 'prime', prime: prime.id, fromSeconds: 0.5, seconds: 2, artist: 'The Testers', genre: 'rock', lyrics: 'la la la', seed: 4 });
+    expect(r.status, r.body.toString()).toBe(201);
+    const done = await waitForJob(json<JobInfo>(r).id);
+    expect(done.state, done.message).toBe('done');
+    const made = (await catalog()).samples.find((x) => x.id === done.sampleIds[0])!;
+    expect(made).toMatchObject({ artist: 'The Testers', genre: 'rock', lyrics: 'la la la', seed: 4, parent: null });
+    expect(made.settings.primedSeconds).toBeCloseTo(0.5, 4);
+    expect(made.duration).toBeCloseTo((Math.floor((2 * 44100) / 128) * 128) / 44100, 6);
+    // The uploads folder is not an output folder: nothing from it is listed.
+    expect((await catalog()).samples.some((x) => x.runPath.includes('primes'))).toBe(false);
+  });
+
+  it('refuses what is not audio, the wrong content type, unknown ids and too long a start', async () => {
+    const bad = await upload(Buffer.from('this is not a wav file at all, just text'), 'audio/wav', 'notes.wav');
+    expect(bad.status).toBe(400);
+    expect(json<{ error: string }>(bad).error).toMatch(/notes\.wav is not audio/);
+    expect((await upload(Buffer.from('x'), 'text/plain')).status).toBe(415);
+    expect((await upload(Buffer.alloc(0))).status).toBe(400);
+    const unknown = await post('/api/jobs', { action: 'prime', prime: 'feedbeef', fromSeconds: 1, seconds: 3 });
+    expect(json<{ error: string }>(unknown).error).toMatch(/upload the audio first/);
+    const up = json<{ id: string }>(await upload(readFileSync(join(runs.topOnly, 'sample_0.wav'))));
+    const long = await post('/api/jobs', { action: 'prime', prime: up.id, fromSeconds: 9, seconds: 12 });
+    expect(json<{ error: string }>(long).error).toMatch(/only 1\.50 s long/);
+  });
+});
+
 describe('static export', () => {
   it('writes the page, the catalogue and every file it links to', async () => {
     const out = join(tmp, 'site');

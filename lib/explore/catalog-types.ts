@@ -52,7 +52,7 @@ export interface SampleEntry {
   /** Levels that have codes but no upsampled audio below them (an "upsample" job applies). */
   canUpsample: boolean;
   /** Set for samples made from another sample by a job from the page. */
-  parent: { sampleId: string; action: JobAction; fromSeconds: number } | null;
+  parent: { sampleId: string; action: 'continue' | 'upsample'; fromSeconds: number } | null;
 }
 
 export interface SampleSettings {
@@ -95,21 +95,40 @@ export interface AlignmentEntry {
   heatmapUrl: string;
 }
 
-export type JobAction = 'continue' | 'upsample';
+export type JobAction = 'continue' | 'upsample' | 'prime';
 
 /** POST api/jobs */
 export interface JobRequest {
-  sampleId: string;
+  /** continue / upsample: the sample to start from. */
+  sampleId?: string;
   action: JobAction;
   /**
    * continue: keep the sample's codes up to this time and sample on from there;
+   * prime: use this many seconds of the uploaded audio as the start;
    * upsample: ignored (the whole top level is upsampled).
    */
   fromSeconds: number;
-  /** continue: length of the result in seconds (> fromSeconds). */
+  /** continue / prime: length of the result in seconds (> fromSeconds). */
   seconds?: number;
   seed?: number;
   temperature?: number;
+  /** prime: the id POST api/primes answered with. */
+  prime?: string;
+  /** prime: the labels of the new song (continue and upsample keep the sample's). */
+  artist?: string;
+  genre?: string;
+  lyrics?: string;
+}
+
+/**
+ * POST api/primes with the audio file as the body (Content-Type audio/* or
+ * application/octet-stream, the file name in X-Filename, URL-encoded) answers this.
+ */
+export interface PrimeInfo {
+  id: string;
+  name: string;
+  /** Seconds of audio in the file. */
+  duration: number;
 }
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';

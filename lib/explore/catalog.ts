@@ -163,7 +163,8 @@ export class CatalogBuilder {
     }
     if (levels.length === 0) return undefined;
     const codes = codeLevels(run.abs).map((level) => ({ level, url: fileUrl('files', run.rootIndex, run.rel, `codes_level_${level}.npz`) }));
-    const duration = levels[levels.length - 1].duration;
+    // The length of what was sampled (a level below it may hold only a prompt's codes).
+    const duration = (levels.find((l) => l.level === lowest) ?? levels[levels.length - 1]).duration;
     const parentRun = s.parent ? byPath.get(resolve(run.abs, s.parent.run)) : undefined;
     return {
       id: sampleId(run, index),

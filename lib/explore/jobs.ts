@@ -8,15 +8,15 @@
  * connection does not stop one.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JukeboxError } from '../errors.js';
-import { loadJukebox, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
+import { loadJukebox, type GenerateOptions, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
 import { codesPath, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
-import { writeAudio } from '../audio/decode.js';
+import { loadAudio, writeAudio } from '../audio/decode.js';
 import { readNpz } from '../npz.js';
 import type { ExploreRoot, RunFolder } from './catalog.js';
-import type { JobInfo, JobRequest } from './catalog-types.js';
+import type { JobInfo, JobRequest, PrimeInfo } from './catalog-types.js';
 
 /** What the job manager needs from the server. */
 export interface JobHost {
@@ -25,6 +25,8 @@ export interface JobHost {
   findSample(id: string): { run: RunFolder; index: number } | undefined;
   /** Rescans the folders; returns the catalogue ids of the samples of the run at `dir`. */
   rescan(dir: string): string[];
+  /** The newest run in the folders (its model is the one prime jobs use). */
+  latestRun(): RunFolder | undefined;
   /** A model folder that overrides the one recorded in run.json (`jukebox explore --model`). */
   model?: string;
 }
@@ -47,6 +49,7 @@ export class JobManager {
   private running: Job | undefined;
   private model: { key: string; jb: Jukebox } | undefined;
   private disposed = false;
+  private readonly primes = new Map<string, PrimeInfo & { path: string; root: string }>();
 
   constructor(private readonly host: JobHost) {}
 
@@ -58,29 +61,62 @@ export class JobManager {
     return this.jobs.get(id)?.info;
   }
 
+  /**
+   * Keeps an uploaded audio file for prime jobs, in the first folder's explore-jobs/primes
+   * (no run.json there, so it is not listed). It is decoded once here, so a file that is not
+   * audio is refused at once with the decoder's reason.
+   */
+  async addPrime(name: string, bytes: Buffer): Promise<PrimeInfo> {
+    if (bytes.length === 0) throw new JukeboxError('ERR_AUDIO_FORMAT', 'the uploaded file is empty');
+    const id = randomBytes(6).toString('hex');
+    const safe = basename(name.replace(/\\/g, '/')).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '').slice(-80) || 'audio';
+    const root = this.host.roots[0].path;
+    const dir = join(root, 'explore-jobs', 'primes');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${id}-${safe}`);
+    writeFileSync(path, bytes);
+    try {
+      const audio = await loadAudio(path, { sampleRate: 16000 });
+      const info = { id, name: safe, duration: audio.durationSeconds };
+      this.primes.set(id, { ...info, path, root });
+      return info;
+    } catch (e) {
+      rmSync(path, { force: true });
+      throw new JukeboxError('ERR_AUDIO_FORMAT', `${safe} is not audio this package can read: ${(e as Error).message.replace(path, safe)}`);
+    }
+  }
+
   /** Checks the request and queues it; throws ERR_INVALID_ARGUMENT with what is wrong. */
   submit(req: JobRequest): JobInfo {
     const bad = (m: string): never => {
       throw new JukeboxError('ERR_INVALID_ARGUMENT', m);
     };
     if (!req || typeof req !== 'object') bad('the request must be a JSON object');
-    if (req.action !== 'continue' && req.action !== 'upsample') bad('action must be "continue" or "upsample"');
-    if (typeof req.sampleId !== 'string') bad('sampleId must be a string');
-    const found = this.host.findSample(req.sampleId);
-    if (!found) bad(`no sample ${JSON.stringify(req.sampleId)} (reload the page)`);
+    if (req.action !== 'continue' && req.action !== 'upsample' && req.action !== 'prime') bad('action must be "continue", "upsample" or "prime"');
     const num = (v: unknown, what: string) => {
       if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) bad(`${what} must be a number`);
     };
     num(req.fromSeconds, 'fromSeconds');
     num(req.seconds, 'seconds');
     num(req.temperature, 'temperature');
+    if (req.temperature !== undefined && !(req.temperature > 0)) bad('temperature must be > 0');
     if (req.seed !== undefined && (!Number.isInteger(req.seed) || req.seed < 0)) bad('seed must be a non-negative integer');
-    if (req.action === 'continue') {
-      if (!(req.fromSeconds > 0)) bad('continue: fromSeconds must be > 0');
-      if (req.seconds === undefined || !(req.seconds > req.fromSeconds)) bad('continue: seconds (the length of the result) must be more than fromSeconds');
-      if (req.seconds! > MAX_SECONDS) bad(`continue: at most ${MAX_SECONDS} seconds`);
-    } else if (found!.run.state.levels.every((l) => l === 0)) {
-      bad('upsample: this sample already has its bottom level');
+    for (const k of ['artist', 'genre', 'lyrics', 'prime', 'sampleId'] as const) {
+      if (req[k] !== undefined && typeof req[k] !== 'string') bad(`${k} must be a string`);
+    }
+    if (req.action === 'continue' || req.action === 'prime') {
+      if (!(req.fromSeconds > 0)) bad(`${req.action}: fromSeconds must be > 0`);
+      if (req.seconds === undefined || !(req.seconds > req.fromSeconds)) bad(`${req.action}: seconds (the length of the result) must be more than fromSeconds`);
+      if (req.seconds! > MAX_SECONDS) bad(`${req.action}: at most ${MAX_SECONDS} seconds`);
+    }
+    if (req.action === 'prime') {
+      const prime = this.primes.get(req.prime ?? '');
+      if (!prime) bad('prime: upload the audio first (POST api/primes); this id is unknown');
+      if (req.fromSeconds > prime!.duration + 1e-6) bad(`prime: the audio is only ${prime!.duration.toFixed(2)} s long`);
+    } else {
+      const found = this.host.findSample(req.sampleId ?? '');
+      if (!found) bad(`no sample ${JSON.stringify(req.sampleId)} (reload the page)`);
+      if (req.action === 'upsample' && found!.run.state.levels.every((l) => l === 0)) bad('upsample: this sample already has its bottom level');
     }
     const id = randomBytes(6).toString('hex');
     const job: Job = {
@@ -159,8 +195,13 @@ export class JobManager {
   }
 
   private async run(job: Job, setOutDir: (dir: string, root: string) => void): Promise<string> {
+    return job.info.request.action === 'prime' ? this.runPrime(job, setOutDir) : this.runFromSample(job, setOutDir);
+  }
+
+  /** continue / upsample: the sample's codes, labels and settings, more levels or more time. */
+  private async runFromSample(job: Job, setOutDir: (dir: string, root: string) => void): Promise<string> {
     const req = job.info.request;
-    const found = this.host.findSample(req.sampleId);
+    const found = this.host.findSample(req.sampleId ?? '');
     if (!found) throw new JukeboxError('ERR_INVALID_ARGUMENT', `sample ${req.sampleId} is gone`);
     const { run, index } = found;
     const s = run.state;
@@ -194,13 +235,61 @@ export class JobManager {
       levels = withPriors.filter((l) => l < parentLowest);
       if (levels.length === 0) throw new JukeboxError('ERR_MODEL_KIND', `the model has no upsampler below level ${parentLowest}`);
     }
-
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const root = this.host.roots[run.rootIndex].path;
+    const outDir = await this.execute(job, jb, root, setOutDir, {
+      artist: s.artist ?? undefined,
+      genre: s.genre ?? undefined,
+      lyrics: s.lyrics ?? undefined,
+      seconds,
+      totalSeconds: Math.max(s.totalLength / sr, seconds),
+      temperature: req.temperature ?? s.temperature,
+      topK: s.topK,
+      topP: s.topP,
+      levels,
+      codes,
+      hopFractions: s.hopFractions,
+    });
+    const runJson = join(outDir, 'run.json');
+    const state = JSON.parse(readFileSync(runJson, 'utf8')) as RunState;
+    state.parent = { run: relative(outDir, run.abs) || '.', sample: index, action: req.action as 'continue' | 'upsample', fromSeconds: req.action === 'continue' ? req.fromSeconds : 0 };
+    writeFileSync(runJson, JSON.stringify(state, null, 2) + '\n');
+    return outDir;
+  }
+
+  /** prime: a new song that starts with the first seconds of an uploaded file. */
+  private async runPrime(job: Job, setOutDir: (dir: string, root: string) => void): Promise<string> {
+    const req = job.info.request;
+    const prime = this.primes.get(req.prime ?? '');
+    if (!prime) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'the uploaded audio is gone (upload it again)');
+    // The model: --model, else the one the newest run in the folders used, else the default.
+    const jb = await this.loadModel(this.host.latestRun()?.state);
+    const audio = await loadAudio(prime.path, { sampleRate: jb.sampleRate });
+    const prompt = audio.samples.subarray(0, Math.round(req.fromSeconds * jb.sampleRate));
+    return this.execute(job, jb, prime.root, setOutDir, {
+      artist: req.artist || undefined,
+      genre: req.genre || undefined,
+      lyrics: req.lyrics || undefined,
+      seconds: req.seconds!,
+      temperature: req.temperature,
+      prompt,
+    });
+  }
+
+  /** Runs generate() into a new folder in the root, with progress; writes every level's audio. */
+  private async execute(
+    job: Job,
+    jb: Jukebox,
+    root: string,
+    setOutDir: (dir: string, root: string) => void,
+    o: Omit<GenerateOptions, 'samples' | 'seed' | 'outputDir' | 'signal' | 'onProgress'>,
+  ): Promise<string> {
+    const req = job.info.request;
+    const vq = jb.vqvae;
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
     const outDir = join(root, 'explore-jobs', `${req.action}-${stamp}-${job.info.id.slice(0, 4)}`);
     mkdirSync(outDir, { recursive: true });
     setOutDir(outDir, root);
-    const order = [...levels].sort((a, b) => b - a);
+    const order = [...(o.levels ?? jb.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0))].sort((a, b) => b - a);
     const onProgress = (p: GenerateProgress) => {
       if (p.phase === 'decode') {
         this.update(job, { fraction: 0.97, message: `decoding level ${p.level}`, etaSeconds: null });
@@ -214,44 +303,25 @@ export class JobManager {
         etaSeconds: Number.isFinite(p.etaSeconds) ? Math.round(p.etaSeconds) : null,
       });
     };
-    const result = await jb.generate({
-      artist: s.artist ?? undefined,
-      genre: s.genre ?? undefined,
-      lyrics: s.lyrics ?? undefined,
-      seconds,
-      totalSeconds: Math.max(s.totalLength / sr, seconds),
-      samples: 1,
-      temperature: req.temperature ?? s.temperature,
-      topK: s.topK,
-      topP: s.topP,
-      seed: req.seed,
-      levels,
-      codes,
-      hopFractions: s.hopFractions,
-      outputDir: outDir,
-      signal: job.controller.signal,
-      onProgress,
-    });
+    const result = await jb.generate({ ...o, samples: 1, seed: req.seed, outputDir: outDir, signal: job.controller.signal, onProgress });
     await writeRunAudio(outDir, result, 's16');
-    // The levels that came from the parent are decoded too, so every level can be heard.
+    // Levels that came from elsewhere (the parent's codes) are decoded too, so every level can be heard.
     const lowest = result.levels[result.levels.length - 1];
-    for (let l = 0; l < L; l++) {
+    for (let l = 0; l < vq.levels; l++) {
       const c = result.codes[l];
-      if (!c || result.levelAudio[l]) continue;
+      // (not a level that holds only a prompt's codes: its audio would stop where the prompt does)
+      if (!c || result.levelAudio[l] || c[0].length * vq.hopLengths[l] !== result.sampleLength) continue;
       const audio = await vq.decode(c, l, { signal: job.controller.signal });
-      await writeAudio(join(outDir, sampleWavName(l, 0, lowest)), audio[0], sr, 's16');
+      await writeAudio(join(outDir, sampleWavName(l, 0, lowest)), audio[0], vq.sampleRate, 's16');
     }
-    const runJson = join(outDir, 'run.json');
-    const state = JSON.parse(readFileSync(runJson, 'utf8')) as RunState;
-    state.parent = { run: relative(outDir, run.abs) || '.', sample: index, action: req.action, fromSeconds: req.action === 'continue' ? req.fromSeconds : 0 };
-    writeFileSync(runJson, JSON.stringify(state, null, 2) + '\n');
     return outDir;
   }
 
   /** The model of a run: --model, else the one its run.json names, else the default model. */
-  private async loadModel(s: RunState): Promise<Jukebox> {
+  private async loadModel(s: RunState | undefined): Promise<Jukebox> {
     let opts: LoadJukeboxOptions;
     if (this.host.model) opts = { model: this.host.model };
+    else if (!s) opts = {};
     else if (s.model?.dir) opts = { model: s.model.dir };
     else if (s.model) opts = { vqvae: s.model.vqvae, priors: s.model.priors.map((p) => p ?? undefined) };
     else opts = {};

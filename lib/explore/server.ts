@@ -53,6 +53,9 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+/** Largest audio upload for prime jobs. */
+const MAX_UPLOAD = 256 * 2 ** 20;
+
 const CSP = "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 /** Resolves each folder; fails with a clear error for one that does not exist. */
@@ -80,6 +83,9 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
         if (Number.isInteger(m) && m >= 0 && m < run.state.samples) return { run, index: m };
       }
       return undefined;
+    },
+    latestRun() {
+      return [...current.runs].sort((a, b) => b.mtime.getTime() - a.mtime.getTime())[0];
     },
     rescan(dir) {
       rescan();
@@ -152,13 +158,37 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
         if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return sendError(res, 415, 'send JSON (Content-Type: application/json)');
         let body: JobRequest;
         try {
-          body = JSON.parse(await readBody(req, 64 * 1024)) as JobRequest;
+          body = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8')) as JobRequest;
         } catch (e) {
           return sendError(res, 400, `the request body is not JSON: ${(e as Error).message}`);
         }
         try {
           rescan();
           return sendJson(res, 201, jobs.submit(body));
+        } catch (e) {
+          if (e instanceof JukeboxError) return sendError(res, 400, e.message);
+          throw e;
+        }
+      }
+      if (path === '/api/primes') {
+        // Audio to continue from; any non-form content type (a cross-origin page cannot send
+        // one without a preflight this server never approves).
+        const type = req.headers['content-type'] ?? '';
+        if (!/^(audio\/[\w.+-]+|application\/octet-stream)\b/.test(type)) return sendError(res, 415, 'send the audio file as the body (Content-Type audio/* or application/octet-stream)');
+        let bytes: Buffer;
+        try {
+          bytes = await readBody(req, MAX_UPLOAD);
+        } catch (e) {
+          return sendError(res, 413, `the file is too large (at most ${MAX_UPLOAD / 2 ** 20} MiB): ${(e as Error).message}`);
+        }
+        let name = 'audio';
+        try {
+          name = decodeURIComponent(String(req.headers['x-filename'] ?? 'audio'));
+        } catch {
+          /* keep the default name */
+        }
+        try {
+          return sendJson(res, 201, await jobs.addPrime(name, bytes));
         } catch (e) {
           if (e instanceof JukeboxError) return sendError(res, 400, e.message);
           throw e;
@@ -286,18 +316,20 @@ function sendFile(req: IncomingMessage, res: ServerResponse, path: string): void
   stream.pipe(res);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+/** The request body; past `limit` bytes the rest is drained and the promise fails. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      req.resume();
+      return reject(new Error(`${req.headers['content-length']} bytes`));
+    }
     const chunks: Buffer[] = [];
     let n = 0;
     req.on('data', (c: Buffer) => {
       n += c.length;
-      if (n > limit) {
-        reject(new Error('too large'));
-        req.destroy();
-      } else chunks.push(c);
+      if (n <= limit) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (n > limit ? reject(new Error(`${n} bytes`)) : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }

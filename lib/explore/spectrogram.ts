@@ -26,37 +26,55 @@ export function rowOf(hz: number, sampleRate: number, height: number): number {
   return Math.min(height - 1, Math.max(0, Math.floor(((melOf(hz) - lo) / (hi - lo)) * height)));
 }
 
-/** In-place iterative radix-2 FFT of (re, im); n a power of two. */
+const fftTables = new Map<number, { rev: Uint32Array; cos: Float64Array; sin: Float64Array }>();
+
+/**
+ * In-place iterative radix-2 FFT of (re, im); n a power of two. The bit-reversal order and
+ * twiddles are computed once per size (a spectrogram runs thousands of same-size FFTs).
+ */
 export function fft(re: Float64Array, im: Float64Array): void {
   const n = re.length;
-  for (let i = 1, j = 0; i < n; i++) {
-    let bit = n >> 1;
-    for (; j & bit; bit >>= 1) j ^= bit;
-    j ^= bit;
+  if (n < 1 || (n & (n - 1)) !== 0 || im.length !== n) throw new Error(`FFT size must be a power of two with re and im alike, got ${n} and ${im.length}`);
+  let tab = fftTables.get(n);
+  if (!tab) {
+    const bits = Math.log2(n);
+    const rev = new Uint32Array(n);
+    for (let i = 1; i < n; i++) rev[i] = (rev[i >> 1] >> 1) | ((i & 1) << (bits - 1));
+    const cos = new Float64Array(n >> 1);
+    const sin = new Float64Array(n >> 1);
+    for (let k = 0; k < n >> 1; k++) {
+      cos[k] = Math.cos((2 * Math.PI * k) / n);
+      sin[k] = -Math.sin((2 * Math.PI * k) / n);
+    }
+    tab = { rev, cos, sin };
+    fftTables.set(n, tab);
+  }
+  const { rev, cos, sin } = tab;
+  for (let i = 0; i < n; i++) {
+    const j = rev[i];
     if (i < j) {
-      [re[i], re[j]] = [re[j], re[i]];
-      [im[i], im[j]] = [im[j], im[i]];
+      let t = re[i];
+      re[i] = re[j];
+      re[j] = t;
+      t = im[i];
+      im[i] = im[j];
+      im[j] = t;
     }
   }
-  for (let len = 2; len <= n; len <<= 1) {
-    const ang = (-2 * Math.PI) / len;
-    const wr = Math.cos(ang);
-    const wi = Math.sin(ang);
-    for (let i = 0; i < n; i += len) {
-      let cr = 1;
-      let ci = 0;
-      for (let k = 0; k < len / 2; k++) {
+  for (let half = 1; half < n; half <<= 1) {
+    const step = n / (half << 1);
+    for (let i = 0; i < n; i += half << 1) {
+      for (let k = 0; k < half; k++) {
         const a = i + k;
-        const b = a + len / 2;
-        const xr = re[b] * cr - im[b] * ci;
-        const xi = re[b] * ci + im[b] * cr;
+        const b = a + half;
+        const wr = cos[k * step];
+        const wi = sin[k * step];
+        const xr = re[b] * wr - im[b] * wi;
+        const xi = re[b] * wi + im[b] * wr;
         re[b] = re[a] - xr;
         im[b] = im[a] - xi;
         re[a] += xr;
         im[a] += xi;
-        const t = cr * wr - ci * wi;
-        ci = cr * wi + ci * wr;
-        cr = t;
       }
     }
   }
@@ -91,16 +109,16 @@ export function spectrogramPng(samples: Float32Array, sampleRate: number, opts: 
   const im = new Float64Array(nfft);
   const power = new Float64Array(bins);
   let loudest = -Infinity;
-  for (let x = 0; x < width; x++) {
-    const centre = Math.floor(((x + 0.5) / width) * samples.length);
-    const start = centre - nfft / 2;
+  // The Hann-windowed frame centred at column x's time, zero-padded past the clip's ends.
+  const frame = (x: number, out: Float64Array) => {
+    if (x >= width) return out.fill(0);
+    const start = Math.floor(((x + 0.5) / width) * samples.length) - nfft / 2;
     for (let i = 0; i < nfft; i++) {
       const j = start + i;
-      re[i] = j >= 0 && j < samples.length ? samples[j] * hann[i] : 0;
-      im[i] = 0;
+      out[i] = j >= 0 && j < samples.length ? samples[j] * hann[i] : 0;
     }
-    fft(re, im);
-    for (let k = 0; k < bins; k++) power[k] = re[k] * re[k] + im[k] * im[k];
+  };
+  const rows = (x: number) => {
     for (let r = 0; r < height; r++) {
       const [k0, k1] = rowBins[r];
       let p = 0;
@@ -109,6 +127,28 @@ export function spectrogramPng(samples: Float32Array, sampleRate: number, opts: 
       db[r * width + x] = v;
       if (v > loudest) loudest = v;
     }
+  };
+  // The frames are real, so two go through one complex FFT (A as re, B as im) and are
+  // separated by symmetry: A[k] = (Z[k] + conj Z[n-k]) / 2, B[k] = (Z[k] - conj Z[n-k]) / 2i.
+  for (let x = 0; x < width; x += 2) {
+    frame(x, re);
+    frame(x + 1, im);
+    fft(re, im);
+    for (let k = 0; k < bins; k++) {
+      const m = (nfft - k) & (nfft - 1);
+      const ar = re[k] + re[m];
+      const ai = im[k] - im[m];
+      power[k] = (ar * ar + ai * ai) / 4;
+    }
+    rows(x);
+    if (x + 1 >= width) break;
+    for (let k = 0; k < bins; k++) {
+      const m = (nfft - k) & (nfft - 1);
+      const br = im[k] + im[m];
+      const bi = re[m] - re[k];
+      power[k] = (br * br + bi * bi) / 4;
+    }
+    rows(x + 1);
   }
   // Silence (or near it) stays dark instead of being normalised up to full brightness.
   const silent = loudest < -250;

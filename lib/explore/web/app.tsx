@@ -10,6 +10,7 @@ import { Compare, useCompareSwitch } from './compare.js';
 import { haystack, sortSamples, title, type SortKey } from './format.js';
 import { JobsPanel, useJobs } from './jobs.js';
 import { current, seekBy, toggle } from './players.js';
+import { PrimeForm } from './prime-form.js';
 import { SampleList } from './sample-list.js';
 import { SampleView } from './sample-view.js';
 
@@ -145,6 +146,7 @@ function App({ initial }: { initial: Catalog }) {
             onFilter={setFilter}
             onSort={setSort}
             onSelect={select}
+            extra={catalog.live ? <PrimeForm onJob={jobs.start} /> : undefined}
             onAB={(slot, id) => (slot === 'a' ? setA(abA === id ? null : id) : setB(abB === id ? null : id))}
           />
           <div class="content">
@@ -182,7 +184,9 @@ function App({ initial }: { initial: Catalog }) {
           onCancel={(id) => void jobs.cancel(id)}
           onOpen={select}
           onDismiss={jobs.dismissError}
+          onClear={jobs.clearFinished}
           describe={(id) => (byId.get(id) ? title(byId.get(id)!) : id)}
+
         />
       )}
     </div>

@@ -12,6 +12,8 @@ export interface Jobs {
   start(req: JobRequest): Promise<void>;
   cancel(id: string): Promise<void>;
   dismissError(): void;
+  /** Forgets the finished jobs (the panel closes when none is left). */
+  clearFinished(): void;
 }
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);
@@ -63,7 +65,17 @@ export function useJobs(onDone: (job: JobInfo) => void): Jobs {
     if (!r.ok) setError(`Could not cancel: ${((await r.json().catch(() => ({}))) as { error?: string }).error ?? r.status}`);
   }, []);
 
-  return { jobs, error, start, cancel, dismissError: () => setError(null) };
+  return {
+    jobs,
+    error,
+    start,
+    cancel,
+    dismissError: () => setError(null),
+    clearFinished: () => {
+      setJobs((list) => list.filter((j) => !FINAL.has(j.state)));
+      setError(null);
+    },
+  };
 }
 
 function eta(s: number | null): string {
@@ -72,9 +84,10 @@ function eta(s: number | null): string {
   return `about ${Math.round(s / 60)} min left`;
 }
 
-export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, describe }: {
+export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, onClear, describe }: {
   jobs: JobInfo[];
   error: string | null;
+  onClear: () => void;
   onCancel: (id: string) => void;
   onOpen: (sampleId: string) => void;
   onDismiss: () => void;
@@ -83,7 +96,14 @@ export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, describe }
   if (jobs.length === 0 && !error) return null;
   return (
     <aside class="jobs" aria-label="jobs">
-      <h3>Jobs</h3>
+      <div class="jobs-head">
+        <h3>Jobs</h3>
+        {jobs.some((j) => FINAL.has(j.state)) && (
+          <button class="link" onClick={onClear} data-testid="jobs-clear">
+            clear finished
+          </button>
+        )}
+      </div>
       {error && (
         <div class="job-error" role="alert">
           {error} <button class="link" onClick={onDismiss}>dismiss</button>
@@ -92,8 +112,12 @@ export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, describe }
       {jobs.map((j) => (
         <div class={`job job-${j.state}`} key={j.id} data-testid="job" data-job-id={j.id} data-state={j.state}>
           <div class="job-title">
-            {j.request.action === 'continue' ? `Continue from ${j.request.fromSeconds.toFixed(1)} s to ${j.request.seconds} s` : 'Upsample'}
-            <span class="muted"> · {describe(j.request.sampleId)}</span>
+            {j.request.action === 'continue'
+              ? `Continue from ${j.request.fromSeconds.toFixed(1)} s to ${j.request.seconds} s`
+              : j.request.action === 'prime'
+                ? `Your audio (first ${j.request.fromSeconds} s) to ${j.request.seconds} s`
+                : 'Upsample'}
+            {j.request.sampleId && <span class="muted"> · {describe(j.request.sampleId)}</span>}
           </div>
           <progress max={1} value={j.fraction} data-testid="job-progress" />
           <div class="job-line">

@@ -1,4 +1,5 @@
 /** The list of samples: filter, sort, select, and mark two for A/B comparison. */
+import type { ComponentChildren } from 'preact';
 import type { SampleEntry } from '../catalog-types.js';
 import { clock, excerpt, settingsSummary, SORTS, title, when, type SortKey } from './format.js';
 
@@ -15,6 +16,8 @@ export interface SampleListProps {
   onSort: (s: SortKey) => void;
   onSelect: (id: string) => void;
   onAB: (slot: 'a' | 'b', id: string) => void;
+  /** Shown above the list (the "own audio" form on a live server). */
+  extra?: ComponentChildren;
 }
 
 export function SampleList(p: SampleListProps) {
@@ -34,6 +37,7 @@ export function SampleList(p: SampleListProps) {
           </select>
         </label>
       </div>
+      {p.extra}
       <div class="count muted" data-testid="sample-count">
         {p.shown.length === p.total ? `${p.total} sample${p.total === 1 ? '' : 's'}` : `${p.shown.length} of ${p.total} samples`}
       </div>
