@@ -103,10 +103,14 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
   });
 
   let port = 0;
-  const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${o.host ?? '127.0.0.1'}:${port}`]);
+  // On loopback only the names of this machine are accepted (DNS rebinding); a server the
+  // user opened to the network (--host) is reached by names it cannot know.
+  const loopback = ['127.0.0.1', 'localhost', '::1'].includes(o.host ?? '127.0.0.1');
+  const allowedHosts = () => new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+  const hostOk = (h: string | undefined) => !loopback || allowedHosts().has(h ?? '');
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!allowedHosts().has(req.headers.host ?? '')) return sendError(res, 403, 'unexpected Host header');
+    if (!hostOk(req.headers.host)) return sendError(res, 403, 'unexpected Host header');
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
     const segments = path.split('/').slice(1);
@@ -152,7 +156,7 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
       // Only this page may start or stop work: a JSON content type cannot be sent across
       // origins without a preflight this server never approves, and the Origin must be ours.
       const origin = req.headers.origin;
-      if (origin !== undefined && !allowedHosts().has(origin.replace(/^https?:\/\//, ''))) return sendError(res, 403, 'cross-origin request refused');
+      if (origin !== undefined && origin.replace(/^https?:\/\//, '') !== req.headers.host) return sendError(res, 403, 'cross-origin request refused');
       if (!jobsEnabled) return sendError(res, 403, 'jobs are turned off on this server');
       if (path === '/api/jobs') {
         if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return sendError(res, 415, 'send JSON (Content-Type: application/json)');
