@@ -6,7 +6,7 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { crc32, encodePng } from '../lib/explore/png.js';
-import { fftSizeFor, rowOf, spectrogramPng } from '../lib/explore/spectrogram.js';
+import { fft, fftSizeFor, rowOf, spectrogramPng } from '../lib/explore/spectrogram.js';
 import { waveformPeaks } from '../lib/explore/peaks.js';
 import { alignmentFocus, alignmentHeatmapPng } from '../lib/explore/alignment-view.js';
 import { COLORMAP } from '../lib/explore/colormap.js';
@@ -112,11 +112,58 @@ describe('spectrogram', () => {
     expect(y5k).toBeLessThan(y1k);
   });
 
+  it('matches a direct DFT', () => {
+    for (const n of [1, 2, 8, 64]) {
+      const x = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 1.7) + 0.3 * Math.cos(i * i));
+      const y = Float64Array.from({ length: n }, (_, i) => Math.cos(i * 0.9));
+      const re = Float64Array.from(x);
+      const im = Float64Array.from(y);
+      fft(re, im);
+      for (let k = 0; k < n; k++) {
+        let sr_ = 0;
+        let si = 0;
+        for (let t = 0; t < n; t++) {
+          const a = (-2 * Math.PI * k * t) / n;
+          sr_ += x[t] * Math.cos(a) - y[t] * Math.sin(a);
+          si += x[t] * Math.sin(a) + y[t] * Math.cos(a);
+        }
+        expect(re[k]).toBeCloseTo(sr_, 9);
+        expect(im[k]).toBeCloseTo(si, 9);
+      }
+    }
+    expect(() => fft(new Float64Array(6), new Float64Array(6))).toThrow(/power of two/);
+  });
+
+  it('keeps neighbouring columns apart (frames are FFT-ed in pairs)', () => {
+    // 11 columns of 2048 samples each, so the 1024-sample frames do not overlap; even
+    // columns hold 1 kHz, odd ones 5 kHz, and the odd width leaves the last frame unpaired.
+    const width = 11;
+    const height = 100;
+    const seg = 2048;
+    const x = Float32Array.from({ length: width * seg }, (_, i) => {
+      const hz = Math.floor(i / seg) % 2 === 0 ? 1000 : 5000;
+      return 0.5 * Math.sin((2 * Math.PI * hz * i) / sr);
+    });
+    const img = decodePng(spectrogramPng(x, sr, { width, height }).png);
+    const y1 = height - 1 - rowOf(1000, sr, height);
+    const y5 = height - 1 - rowOf(5000, sr, height);
+    for (let c = 0; c < width; c++) {
+      const [own, other] = c % 2 === 0 ? [y1, y5] : [y5, y1];
+      expect(level(img, c, own), `column ${c}`).toBeGreaterThan(220);
+      expect(level(img, c, other), `column ${c}`).toBeLessThan(40);
+    }
+  });
+
   it('is dark before a tone starts and bright after', () => {
-    const img = decodePng(spectrogramPng(sine(440, sr, 2 * sr, sr), sr, { width: 100, height: 64 }).png);
-    const y = 63 - rowOf(440, sr, 64);
-    expect(level(img, 20, y)).toBeLessThan(10);
-    expect(level(img, 80, y)).toBeGreaterThan(200);
+    // An odd width, so the last column is a frame without a partner in the paired FFT.
+    const width = 99;
+    const height = 64;
+    const img = decodePng(spectrogramPng(sine(440, sr, 2 * sr, sr), sr, { width, height }).png);
+    const y = height - 1 - rowOf(440, sr, height);
+    // Columns whose 46 ms frame ends before the onset are silent in every row...
+    for (let x = 0; x < 47; x++) for (let r = 0; r < height; r++) expect(level(img, x, r)).toBe(0);
+    // ...and every column whose frame lies after it has the tone near full brightness.
+    for (let x = 51; x < width; x++) expect(level(img, x, y)).toBeGreaterThan(200);
   });
 
   it('draws silence as a uniform dark image', () => {
@@ -153,6 +200,16 @@ describe('waveform peaks', () => {
     for (let c = 1; c < 10; c++) expect(p.min[c]).toBeGreaterThan(p.min[c - 1]);
   });
 
+  it('gives a sine its full swing, rounded to 4 decimals for JSON', () => {
+    const x = sine(50, 8000, 8000);
+    const p = waveformPeaks(x, 25);
+    for (let c = 0; c < 25; c++) {
+      expect(p.max[c]).toBeCloseTo(0.5, 3);
+      expect(p.min[c]).toBeCloseTo(-0.5, 3);
+      for (const v of [p.min[c], p.max[c]]) expect(Math.abs(v * 1e4 - Math.round(v * 1e4))).toBeLessThan(1e-6);
+    }
+  });
+
   it('handles fewer samples than columns, clipping and empty input', () => {
     const p = waveformPeaks(Float32Array.from([0.5, -2]), 4);
     expect(p.max).toEqual([0.5, 0.5, -1, -1]);
@@ -187,6 +244,9 @@ describe('alignment view', () => {
     w[50 * L + 20] = 0.9;
     expect(alignmentFocus(w, T, L, 1)[50]).toBe(20);
     expect(alignmentFocus(w, T, L, 5)[50]).toBe(3);
+    // Windows past the clip's length (or nonsense) still answer: one overall focus, or none.
+    expect(new Set(alignmentFocus(w, T, L, 1e9))).toEqual(new Set([3]));
+    expect(alignmentFocus(w, T, L, NaN)[50]).toBe(20);
   });
 
   it('heatmap: time across, first character at the top', () => {

@@ -19,7 +19,8 @@ function check(weights: Float32Array, tokens: number, lyricTokens: number): void
  */
 export function alignmentFocus(weights: Float32Array, tokens: number, lyricTokens: number, smoothTokens: number): number[] {
   check(weights, tokens, lyricTokens);
-  const win = Math.max(1, Math.floor(smoothTokens));
+  // At least 1 (NaN too); past 2 * tokens + 1 every window already covers the whole clip.
+  const win = Math.min(2 * tokens + 1, Math.max(1, Math.floor(smoothTokens) || 1));
   const half = Math.floor(win / 2);
   // Running column sums over the window: O(tokens * lyricTokens).
   const sum = new Float64Array(lyricTokens);
