@@ -77,3 +77,26 @@ export function resolveBackend(
     reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads) because CUDA is unavailable: ${reason}`,
   };
 }
+
+/** A backend choice as a model records it: what was asked, what runs, and why. */
+export interface BackendChoice {
+  requested: Backend;
+  used: ResolvedBackend;
+  reason: string;
+}
+
+/**
+ * The backend the engine's models run on for a request. The CUDA library and a device may
+ * be present while its model path is not written yet (cuda/README.md): then 'auto' runs on
+ * the CPU and says so, and 'cuda' fails saying what to do, rather than pretending.
+ */
+export function engineBackend(requested: Backend = 'auto', info: BackendInfo = backendInfo()): BackendChoice {
+  const chosen = resolveBackend(requested, info);
+  if (chosen.backend === 'cuda') {
+    if (requested === 'cuda') {
+      throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but the CUDA model path is not implemented yet: use backend 'auto' or 'cpu'`);
+    }
+    return { requested, used: 'cpu', reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads): ${chosen.reason}, but the CUDA model path is not implemented yet` };
+  }
+  return { requested, used: chosen.backend, reason: chosen.reason };
+}

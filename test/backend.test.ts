@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendInfo, resolveBackend, type Backend, type BackendInfo } from '../lib/backend.js';
+import { backendInfo, engineBackend, resolveBackend, type Backend, type BackendInfo } from '../lib/backend.js';
 import { JukeboxError } from '../lib/errors.js';
 import { packageRoot } from '../lib/native.js';
 
@@ -74,6 +74,16 @@ describe('backendInfo / resolveBackend (this machine)', () => {
     expect(resolveBackend('cuda', withGpu).backend).toBe('cuda');
     expect(resolveBackend('cpu', withGpu).backend).toBe('cpu');
     expect(() => resolveBackend('gpu' as Backend, withGpu)).toThrow(/unknown backend "gpu"/);
+    // The engine's models: until the CUDA model path exists, 'auto' runs on the CPU and says
+    // why, 'cuda' is refused with what to do; without a GPU 'auto' is the CPU as before.
+    const auto = engineBackend('auto', withGpu);
+    expect(auto).toMatchObject({ requested: 'auto', used: 'cpu' });
+    expect(auto.reason).toMatch(/Test GPU .*CUDA model path is not implemented yet/);
+    expect(() => engineBackend('cuda', withGpu)).toThrow(/not implemented yet: use backend 'auto' or 'cpu'/);
+    expect(engineBackend('cpu', withGpu)).toMatchObject({ requested: 'cpu', used: 'cpu' });
+    const noGpu: BackendInfo = { cpu: info.cpu, cuda: { available: false, searched: [], libraryLoaded: false, devices: [], reason: 'no library' } };
+    expect(engineBackend('auto', noGpu)).toMatchObject({ used: 'cpu' });
+    expect(() => engineBackend('cuda', noGpu)).toThrow(/cannot run here: no library/);
   });
 });
 

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { backendInfo } from '../lib/backend.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav, parseWav } from '../lib/audio/wav.js';
 import { readNpz, writeNpz } from '../lib/npz.js';
@@ -47,6 +48,24 @@ describe('jukebox CLI', () => {
     const r = await jukebox('convert', fixture('vqvae/vqvae.zip.pth.tar'), '-o', join(tmp, 'zip.safetensors'), '--preset', 'vqvae');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/vqvae, 525 tensors/);
+  });
+
+  it('--backend on encode, decode and score: reported, and cuda refused with what to do where it cannot run', async () => {
+    const wav = join(tmp, 'be.wav');
+    writeFileSync(wav, encodeWav(readF32('input/waveform.f32.bin'), 44100, 'f32'));
+    const ok = await jukebox('encode', wav, '--vqvae', vqvae, '-o', join(tmp, 'be.npz'), '--backend', 'cpu');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^backend: CPU backend requested/m);
+    const auto = await jukebox('decode', join(tmp, 'be.npz'), '--vqvae', vqvae, '--level', '2', '-o', join(tmp, 'be.wav'));
+    expect(auto.stdout).toMatch(/^backend: (auto: using the CPU|auto: CUDA)/m);
+    if (!backendInfo().cuda.available) {
+      for (const args of [['decode', join(tmp, 'be.npz'), '--vqvae', vqvae, '--level', '2', '-o', join(tmp, 'x.wav')], ['score', vqvae, '--inputs', join(tmp, 'be.npz')]]) {
+        const r = await jukebox(...args, '--backend', 'cuda');
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/CUDA backend was requested but cannot run here: .*--backend auto\|cpu.*\[ERR_BACKEND_UNAVAILABLE\]/);
+      }
+    }
+    expect((await jukebox('encode', wav, '--vqvae', vqvae, '-o', join(tmp, 'x.npz'), '--backend', 'gpu')).stderr).toMatch(/Allowed choices are auto, cuda, cpu/);
   });
 
   it('encode IN.wav gives exactly the reference codes at every level', async () => {

@@ -8,7 +8,7 @@ import { convertCheckpoint } from '../convert.js';
 import { JukeboxError } from '../errors.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
 import { loadVQVAE } from '../vqvae/vqvae.js';
-import type { Backend } from '../backend.js';
+import { engineBackend, type Backend } from '../backend.js';
 import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
 import { loadPrior } from '../prior/prior.js';
 import { scorePrior, type ScoreMode } from '../score.js';
@@ -23,6 +23,8 @@ function withBar<T>(label: string, run: (onProgress: (p: { fraction: number }) =
 }
 
 export interface EncodeArgs {
+  /** auto (default) | cuda | cpu: checked and reported; the models run on the CPU until the CUDA model path lands. */
+  backend?: Backend;
   inputs: string[];
   vqvae: string;
   output: string;
@@ -30,6 +32,7 @@ export interface EncodeArgs {
 }
 
 export async function encodeCommand(a: EncodeArgs, log: Log): Promise<void> {
+  log(`backend: ${engineBackend(a.backend).reason}`);
   const vq = await loadVQVAE(a.vqvae);
   try {
     const hop = vq.hopLengths[vq.levels - 1];
@@ -62,6 +65,8 @@ export async function encodeCommand(a: EncodeArgs, log: Log): Promise<void> {
 }
 
 export interface DecodeArgs {
+  /** auto (default) | cuda | cpu: checked and reported; the models run on the CPU until the CUDA model path lands. */
+  backend?: Backend;
   codes: string;
   vqvae: string;
   level: number;
@@ -106,6 +111,7 @@ export function batchOutputPaths(output: string, n: number): string[] {
 }
 
 export async function decodeCommand(a: DecodeArgs, log: Log): Promise<void> {
+  log(`backend: ${engineBackend(a.backend).reason}`);
   const codes = readLevelCodes(a.codes, a.level);
   const vq = await loadVQVAE(a.vqvae);
   try {
@@ -244,6 +250,8 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
 }
 
 export interface ScoreArgs {
+  /** auto (default) | cuda | cpu: checked and reported; the models run on the CPU until the CUDA model path lands. */
+  backend?: Backend;
   prior: string;
   vqvae?: string;
   inputs: string;
@@ -255,6 +263,7 @@ export interface ScoreArgs {
 
 /** Inputs: an .npz with y (n, label_len) and tokens (n, n_ctx) or combined (n, len), plus upper for upsamplers. */
 export async function scoreCommand(a: ScoreArgs, log: Log): Promise<void> {
+  log(`backend: ${engineBackend(a.backend).reason}`);
   const arrays = readNpz(a.inputs);
   const int32 = (name: string, required: boolean): { data: Int32Array; shape: number[] } | undefined => {
     const arr = arrays[name];

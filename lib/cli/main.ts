@@ -42,8 +42,9 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .requiredOption('--vqvae <file>', 'VQ-VAE (.safetensors from "jukebox convert", or the original .pth.tar)')
     .requiredOption('-o, --output <file>', 'output .npz')
     .option('--levels <list>', 'levels to encode, e.g. 0,1,2 (default: all)', levelsArg)
-    .action(async (inputs: string[], o: { vqvae: string; output: string; levels?: number[] }) => {
-      await encodeCommand({ inputs, vqvae: o.vqvae, output: o.output, levels: o.levels }, log);
+    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .action(async (inputs: string[], o: { vqvae: string; output: string; levels?: number[]; backend: Backend }) => {
+      await encodeCommand({ inputs, vqvae: o.vqvae, output: o.output, levels: o.levels, backend: o.backend }, log);
     });
 
   program
@@ -54,7 +55,8 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .requiredOption('--level <L>', 'which level to decode', intArg('--level'))
     .requiredOption('-o, --output <file>', 'output .wav')
     .addOption(new Option('--format <fmt>', 'WAV sample format: 16-bit PCM (clamped to [-1, 1]) or float32').choices(['s16', 'f32']).default('s16'))
-    .action(async (codes: string, o: { vqvae: string; level: number; output: string; format: 's16' | 'f32' }) => {
+    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .action(async (codes: string, o: { vqvae: string; level: number; output: string; format: 's16' | 'f32'; backend: Backend }) => {
       await decodeCommand({ codes, ...o }, log);
     });
 
@@ -154,7 +156,8 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--prefix <n>', 'primed mode: tokens prefilled before decoding', intArg('--prefix'))
     .option('--chunk <n>', 'primed mode: prefill in chunks of n (default: one pass)', intArg('--chunk'))
     .option('--dump-logits <npz>', 'write every position\'s logits (float32, (n, len, bins))')
-    .action(async (prior: string, o: { inputs: string; vqvae?: string; mode: ScoreMode; prefix?: number; chunk?: number; dumpLogits?: string }) => {
+    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .action(async (prior: string, o: { inputs: string; vqvae?: string; mode: ScoreMode; prefix?: number; chunk?: number; dumpLogits?: string; backend: Backend }) => {
       await scoreCommand({ prior, ...o }, log);
     });
 

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { textise } from '../labels/lyrics.js';
 import { defaultModelSet, readModelSet, type ModelSetDefaults } from '../model-set.js';
-import { resolveBackend, type Backend, type ResolvedBackend } from '../backend.js';
+import { engineBackend, type Backend, type ResolvedBackend } from '../backend.js';
 import { readRunState, writeLevelCodes, writeRunState, type RunModel, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
@@ -175,6 +175,7 @@ export class Jukebox {
       hopFractions: o.hopFractions ?? DEFAULT_HOP_FRACTIONS.slice(0, L),
       primed: o.prompt ? o.prompt.length : 0,
       ...(this.source ? { model: this.source } : {}),
+      backend: this.backend.used,
     };
 
     // Codes per level: from a resumed run, the encoded prompt, or empty.
@@ -288,13 +289,7 @@ export class Jukebox {
 }
 
 export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> {
-  const requested = o.backend ?? 'auto';
-  const chosen = resolveBackend(requested);
-  if (chosen.backend === 'cuda') {
-    // The library and a device are there, but the engine's models run on the CPU until the
-    // CUDA kernels land (cuda/README.md); say so rather than pretend.
-    throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but the CUDA model path is not implemented yet: use backend 'cpu'`);
-  }
+  const backend = engineBackend(o.backend ?? 'auto');
   let files: { vqvae: string; priors: (string | undefined)[]; defaults: ModelSetDefaults };
   let source: RunModel;
   if (o.vqvae !== undefined) {
@@ -321,7 +316,7 @@ export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> 
     for (const p of priors) p?.dispose();
     throw e;
   }
-  return new Jukebox(vqvae, priors, files.defaults, { requested, used: chosen.backend, reason: chosen.reason }, source);
+  return new Jukebox(vqvae, priors, files.defaults, backend, source);
 }
 
 

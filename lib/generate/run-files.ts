@@ -26,6 +26,8 @@ export interface RunState {
   levels: number[];
   hopFractions: number[];
   primed: number;
+  /** The backend that ran it ('cpu' or 'cuda'; absent in folders from older versions). */
+  backend?: string;
   /** The model that made the run (absent in folders from older versions). */
   model?: RunModel;
   /** Set by the sample explorer on runs it made from another run's sample. */
