@@ -34,7 +34,12 @@ function App({ initial }: { initial: Catalog }) {
   const [catalog, setCatalog] = useState(initial);
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('newest');
-  const [selected, setSelected] = useState<string | null>(() => hashSample() ?? initial.samples[0]?.id ?? null);
+  // The sample in the URL's hash (a deep link), else the first one in the list.
+  const [selected, setSelected] = useState<string | null>(() => {
+    const h = hashSample();
+    return h && initial.samples.some((s) => s.id === h) ? h : (sortSamples(initial.samples, 'newest')[0]?.id ?? null);
+  });
+  const [notice, setNotice] = useState<string | null>(null);
   const [abA, setA] = useState<string | null>(null);
   const [abB, setB] = useState<string | null>(null);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
@@ -57,11 +62,12 @@ function App({ initial }: { initial: Catalog }) {
   const jobs = useJobs(async (job: JobInfo) => {
     try {
       const r = await fetch('catalog.json', { cache: 'no-store' });
-      if (!r.ok) throw new Error(String(r.status));
+      if (!r.ok) throw new Error(`the server answered ${r.status}`);
       setCatalog((await r.json()) as Catalog);
       setFresh((f) => new Set([...f, ...job.sampleIds]));
+      setNotice(null);
     } catch (e) {
-      console.error('could not reload the catalogue', e);
+      setNotice(`The job is done but the list could not be reloaded (${(e as Error).message}): reload the page to see its samples.`);
     }
   });
 
@@ -95,15 +101,37 @@ function App({ initial }: { initial: Catalog }) {
         if (next) select(next.id);
       } else if (e.key === 'x') {
         sw.doSwitch();
+      } else if (e.key === 'Escape' && (abA || abB)) {
+        setA(null);
+        setB(null);
+      } else if (e.key === '/') {
+        const f = document.querySelector('[data-testid="filter"]') as HTMLInputElement | null;
+        if (f) {
+          f.focus();
+          e.preventDefault();
+        }
       }
     };
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
-  }, [shown, selected]);
+  }, [shown, selected, abA, abB]);
 
   const sample = selected ? byId.get(selected) : undefined;
   const a = abA ? byId.get(abA) : undefined;
   const b = abB ? byId.get(abB) : undefined;
+
+  // Docked under the list (or under the empty-folder message), so it never covers a player.
+  const jobsPanel = catalog.live ? (
+    <JobsPanel
+      jobs={jobs.jobs}
+      error={jobs.error}
+      onCancel={(id) => void jobs.cancel(id)}
+      onOpen={select}
+      onDismiss={jobs.dismissError}
+      onClear={jobs.clearFinished}
+      describe={(id) => (byId.get(id) ? title(byId.get(id)!) : id)}
+    />
+  ) : null;
 
   return (
     <div class="app">
@@ -125,12 +153,30 @@ function App({ initial }: { initial: Catalog }) {
           </ul>
         </details>
       )}
+      {notice && (
+        <div class="notice" role="alert">
+          {notice}{' '}
+          <button class="link" onClick={() => setNotice(null)}>
+            dismiss
+          </button>
+        </div>
+      )}
       {catalog.samples.length === 0 ? (
-        <div class="empty" data-testid="empty">
-          <h2>No samples here yet</h2>
-          <p>
-            Make some with <code>npx jukebox generate --seconds 10 -o out/</code>, then run <code>npx jukebox explore out/</code>.
-          </p>
+        <div class="empty-page">
+          <div class="empty" data-testid="empty">
+            <h2>No samples here yet</h2>
+            <p>Make a few with</p>
+            <pre>
+              <code>npx jukebox generate --seconds 10 -o out/</code>
+            </pre>
+            <p>then listen to them here with</p>
+            <pre>
+              <code>npx jukebox explore out/</code>
+            </pre>
+            {catalog.roots.length > 0 && <p class="muted small">Looked in {catalog.roots.join(', ')}.</p>}
+          </div>
+          {catalog.live && <PrimeForm onJob={jobs.start} />}
+          {jobsPanel}
         </div>
       ) : (
         <main class="main">
@@ -147,6 +193,7 @@ function App({ initial }: { initial: Catalog }) {
             onSort={setSort}
             onSelect={select}
             extra={catalog.live ? <PrimeForm onJob={jobs.start} /> : undefined}
+            footer={jobsPanel}
             onAB={(slot, id) => (slot === 'a' ? setA(abA === id ? null : id) : setB(abB === id ? null : id))}
           />
           <div class="content">
@@ -167,6 +214,7 @@ function App({ initial }: { initial: Catalog }) {
                 key={sample.id}
                 sample={sample}
                 live={catalog.live}
+                isNew={fresh.has(sample.id)}
                 parentTitle={sample.parent ? (byId.get(sample.parent.sampleId) ? title(byId.get(sample.parent.sampleId)!) : null) : null}
                 onSelect={select}
                 onJob={(req) => void jobs.start(req)}
@@ -176,18 +224,6 @@ function App({ initial }: { initial: Catalog }) {
             )}
           </div>
         </main>
-      )}
-      {catalog.live && (
-        <JobsPanel
-          jobs={jobs.jobs}
-          error={jobs.error}
-          onCancel={(id) => void jobs.cancel(id)}
-          onOpen={select}
-          onDismiss={jobs.dismissError}
-          onClear={jobs.clearFinished}
-          describe={(id) => (byId.get(id) ? title(byId.get(id)!) : id)}
-
-        />
       )}
     </div>
   );

@@ -19,6 +19,7 @@ try {
     minify: true,
     jsx: 'automatic',
     jsxImportSource: 'preact',
+    sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
   });

@@ -27,14 +27,16 @@ export function useCompareSwitch() {
 }
 
 export function Compare({ a, b, sw, onClose }: { a: SampleEntry; b: SampleEntry; sw: ReturnType<typeof useCompareSwitch>; onClose: () => void }) {
+  // Both waveforms on one time scale, so the same moment is at the same place in both.
+  const span = Math.max(a.levels[a.levels.length - 1]?.duration ?? 0, b.levels[b.levels.length - 1]?.duration ?? 0);
   const side = (s: SampleEntry, i: 0 | 1) => {
     const level = s.levels[s.levels.length - 1];
     return (
       <div class="compare-side">
         <div class="compare-label">{i === 0 ? 'A' : 'B'}</div>
         <strong>{title(s)}</strong>
-        <div class="muted">
-          {clock(s.duration)} · seed {s.seed} · {s.model} · {settingsSummary(s)}
+        <div class="muted compare-meta" title={`${s.model} · ${settingsSummary(s)}`}>
+          {level.label} level · {clock(s.duration)} · seed {s.seed} · {s.model} · {settingsSummary(s)}
         </div>
         <LevelPlayer
           level={level}
@@ -42,6 +44,7 @@ export function Compare({ a, b, sw, onClose }: { a: SampleEntry; b: SampleEntry;
           audioRef={(el) => (sw.audios.current[i] = el)}
           onTime={(_, el) => !el.paused && (sw.last.current = i)}
           showSpectrogram={false}
+          span={span}
         />
       </div>
     );
@@ -50,6 +53,7 @@ export function Compare({ a, b, sw, onClose }: { a: SampleEntry; b: SampleEntry;
     <section class="compare" data-testid="compare" aria-label="A/B comparison">
       <div class="compare-head">
         <h2>A/B</h2>
+        <span class="muted small">same moment in the other one: switch, or press x · Esc closes</span>
         <button class="primary" onClick={sw.doSwitch} data-testid="compare-switch" title="switch playback to the other sample at the same time (key x)">
           Switch A ⇄ B
         </button>

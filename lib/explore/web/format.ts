@@ -8,6 +8,21 @@ export function clock(seconds: number): string {
   return seconds < 10 ? `${m}:${s.toFixed(1).padStart(4, '0')}` : `${m}:${String(Math.floor(s)).padStart(2, '0')}`;
 }
 
+/** Whole seconds as m:ss (list rows). */
+export function mmss(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '0:00';
+  const t = Math.round(seconds);
+  return `${Math.floor(t / 60)}:${String(t % 60).padStart(2, '0')}`;
+}
+
+/** "Nov 24, 18:02" (with the year when it is not this year): list rows. */
+export function whenShort(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const year = d.getFullYear() === new Date().getFullYear() ? undefined : 'numeric';
+  return d.toLocaleString(undefined, { year, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
+}
+
 export function when(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
@@ -55,17 +70,20 @@ export const SORTS: [SortKey, string][] = [
 ];
 
 export function sortSamples(list: SampleEntry[], key: SortKey): SampleEntry[] {
-  const by = (f: (s: SampleEntry) => string | number, dir = 1) => (a: SampleEntry, b: SampleEntry) => {
+  // Samples without an artist or genre go last; ties keep the newest first.
+  const by = (f: (s: SampleEntry) => string | number | null, dir = 1) => (a: SampleEntry, b: SampleEntry) => {
     const x = f(a);
     const y = f(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * dir || a.id.localeCompare(b.id);
+    if (x === null || y === null) return x === y ? newestFirst(a, b) : x === null ? 1 : -1;
+    return (x < y ? -1 : x > y ? 1 : 0) * dir || newestFirst(a, b);
   };
+  const newestFirst = (a: SampleEntry, b: SampleEntry) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0) || a.index - b.index || a.id.localeCompare(b.id);
   const cmp = {
     newest: by((s) => s.createdAt, -1),
     oldest: by((s) => s.createdAt),
     duration: by((s) => s.duration, -1),
-    artist: by((s) => (s.artist ?? '').toLowerCase()),
-    genre: by((s) => (s.genre ?? '').toLowerCase()),
+    artist: by((s) => s.artist?.toLowerCase() ?? null),
+    genre: by((s) => s.genre?.toLowerCase() ?? null),
     seed: by((s) => s.seed),
   }[key];
   return [...list].sort(cmp);

@@ -41,7 +41,9 @@ export function useJobs(onDone: (job: JobInfo) => void): Jobs {
     });
     // The browser retries a dropped stream by itself; a job that is gone closes it.
     es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) sources.current.delete(id);
+      if (es.readyState !== EventSource.CLOSED || !sources.current.has(id)) return;
+      sources.current.delete(id);
+      setError('Lost contact with the server while following a job: reload the page to see where it is.');
     };
   };
 
@@ -61,8 +63,12 @@ export function useJobs(onDone: (job: JobInfo) => void): Jobs {
   }, []);
 
   const cancel = useCallback(async (id: string) => {
-    const r = await fetch(`api/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-    if (!r.ok) setError(`Could not cancel: ${((await r.json().catch(() => ({}))) as { error?: string }).error ?? r.status}`);
+    try {
+      const r = await fetch(`api/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      if (!r.ok) setError(`Could not cancel: ${((await r.json().catch(() => ({}))) as { error?: string }).error ?? `the server answered ${r.status}`}`);
+    } catch (e) {
+      setError(`Could not cancel: ${(e as Error).message}`);
+    }
   }, []);
 
   return {

@@ -1,12 +1,13 @@
 /**
- * One level of a sample: its audio, the waveform drawn from the catalogue's peaks, the
- * spectrogram image under it, and a playhead across both that follows the audio; a click
- * on either seeks there.
+ * One level of a sample: its audio, the waveform drawn from the catalogue's peaks (the part
+ * already played in the accent colour), the spectrogram image under it, and a playhead
+ * across both that follows the audio; a click on either seeks there, and hovering shows
+ * the time under the pointer.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { LevelEntry } from '../catalog-types.js';
 import { clock } from './format.js';
-import { register } from './players.js';
+import { activate, durationOf, fractionAt, register } from './players.js';
 
 export interface LevelPlayerProps {
   level: LevelEntry;
@@ -16,46 +17,82 @@ export interface LevelPlayerProps {
   onTime?: (seconds: number, audio: HTMLAudioElement) => void;
   audioRef?: (a: HTMLAudioElement | null) => void;
   showSpectrogram?: boolean;
+  /** Seconds the full width stands for (A/B: the longer of the two), when more than this level's. */
+  span?: number;
 }
 
-export function LevelPlayer({ level, tid, onTime, audioRef, showSpectrogram = true }: LevelPlayerProps) {
+/** Draws min/max peaks into the canvas at its displayed size, in its CSS colour. */
+function drawPeaks(c: HTMLCanvasElement, peaks: LevelEntry['peaks']): void {
+  const w = Math.max(1, Math.round(c.clientWidth * devicePixelRatio));
+  const h = Math.max(1, Math.round(c.clientHeight * devicePixelRatio));
+  c.width = w;
+  c.height = h;
+  const g = c.getContext('2d');
+  if (!g) return;
+  g.clearRect(0, 0, w, h);
+  const { min, max } = peaks;
+  const n = Math.min(min.length, max.length);
+  if (n === 0) return;
+  g.fillStyle = getComputedStyle(c).color || '#8fb3ff';
+  for (let x = 0; x < w; x++) {
+    // Every peak column under this pixel, so no peak is lost when the canvas is narrower.
+    const i0 = Math.min(n - 1, Math.floor((x * n) / w));
+    const i1 = Math.max(i0 + 1, Math.min(n, Math.floor(((x + 1) * n) / w)));
+    let lo = 1;
+    let hi = -1;
+    for (let i = i0; i < i1; i++) {
+      if (min[i] < lo) lo = min[i];
+      if (max[i] > hi) hi = max[i];
+    }
+    if (hi < lo) continue;
+    const y0 = ((1 - Math.min(1, hi)) / 2) * h;
+    const y1 = ((1 - Math.max(-1, lo)) / 2) * h;
+    g.fillRect(x, y0, 1, Math.max(1, y1 - y0));
+  }
+}
+
+export function LevelPlayer({ level, tid, onTime, audioRef, showSpectrogram = true, span }: LevelPlayerProps) {
   const audio = useRef<HTMLAudioElement>(null);
-  const canvas = useRef<HTMLCanvasElement>(null);
+  const base = useRef<HTMLCanvasElement>(null);
+  const played = useRef<HTMLCanvasElement>(null);
   const [time, setTime] = useState(0);
   const [playing, setPlaying] = useState(false);
+  const [hover, setHover] = useState<number | null>(null);
+  const [, setMeta] = useState(0);
   const onTimeRef = useRef(onTime);
   onTimeRef.current = onTime;
+  const audioRefRef = useRef(audioRef);
+  audioRefRef.current = audioRef;
 
-  const duration = () => {
-    const d = audio.current?.duration;
-    return d && Number.isFinite(d) ? d : level.duration;
-  };
+  const duration = () => durationOf(audio.current, level.duration);
 
-  // Time: every animation frame while playing, and on seeks.
+  // Time: every animation frame while playing, and on seeks and time updates.
   useEffect(() => {
     const a = audio.current!;
-    audioRef?.(a);
+    audioRefRef.current?.(a);
     const unregister = register(a);
     let frame = 0;
     const tick = () => {
+      cancelAnimationFrame(frame);
       setTime(a.currentTime);
       onTimeRef.current?.(a.currentTime, a);
-      if (!a.paused) frame = requestAnimationFrame(tick);
+      if (!a.paused && !a.ended) frame = requestAnimationFrame(tick);
     };
     const play = () => {
       setPlaying(true);
-      cancelAnimationFrame(frame);
-      frame = requestAnimationFrame(tick);
+      tick();
     };
     const stop = () => {
       setPlaying(false);
       tick();
     };
+    const meta = () => setMeta((n) => n + 1);
     a.addEventListener('play', play);
     a.addEventListener('pause', stop);
     a.addEventListener('ended', stop);
     a.addEventListener('seeked', tick);
     a.addEventListener('timeupdate', tick);
+    a.addEventListener('loadedmetadata', meta);
     return () => {
       cancelAnimationFrame(frame);
       a.removeEventListener('play', play);
@@ -63,65 +100,62 @@ export function LevelPlayer({ level, tid, onTime, audioRef, showSpectrogram = tr
       a.removeEventListener('ended', stop);
       a.removeEventListener('seeked', tick);
       a.removeEventListener('timeupdate', tick);
+      a.removeEventListener('loadedmetadata', meta);
       unregister();
-      audioRef?.(null);
+      audioRefRef.current?.(null);
     };
   }, [level.audioUrl]);
 
-  // Waveform: redrawn when the element's size changes.
+  // Waveform: drawn twice (to play, played), redrawn when the element's size changes.
   useEffect(() => {
-    const c = canvas.current!;
     const draw = () => {
-      const w = Math.max(1, Math.round(c.clientWidth * devicePixelRatio));
-      const h = Math.max(1, Math.round(c.clientHeight * devicePixelRatio));
-      c.width = w;
-      c.height = h;
-      const g = c.getContext('2d');
-      if (!g) return;
-      g.clearRect(0, 0, w, h);
-      const { min, max } = level.peaks;
-      const n = min.length;
-      g.fillStyle = getComputedStyle(c).color || '#8fb3ff';
-      for (let x = 0; x < w; x++) {
-        const i = Math.min(n - 1, Math.floor((x / w) * n));
-        const y0 = ((1 - max[i]) / 2) * h;
-        const y1 = ((1 - min[i]) / 2) * h;
-        g.fillRect(x, y0, 1, Math.max(1, y1 - y0));
-      }
+      if (base.current) drawPeaks(base.current, level.peaks);
+      if (played.current) drawPeaks(played.current, level.peaks);
     };
     draw();
     const ro = new ResizeObserver(draw);
-    ro.observe(c);
+    if (base.current) ro.observe(base.current);
     return () => ro.disconnect();
   }, [level.peaks]);
 
   const seek = (e: MouseEvent) => {
-    const el = e.currentTarget as HTMLElement;
-    const r = el.getBoundingClientRect();
-    const f = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width));
     const a = audio.current!;
-    a.currentTime = f * duration();
+    a.currentTime = fractionAt(e) * duration();
+    activate(a);
     setTime(a.currentTime);
     onTime?.(a.currentTime, a);
   };
+  const onMove = (e: MouseEvent) => setHover(fractionAt(e));
 
-  const pos = `${Math.max(0, Math.min(100, (time / duration()) * 100))}%`;
+  const d = duration();
+  const pct = Math.max(0, Math.min(100, (time / d) * 100));
   return (
     <div class={`level${playing ? ' playing' : ''}`} data-testid={`level-${tid}`}>
       <div class="level-head">
-        <audio ref={audio} controls preload="metadata" src={level.audioUrl} data-testid={`audio-${tid}`} />
-        <span class="time">
-          {clock(time)} / {clock(duration())}
+        <audio ref={audio} controls preload="metadata" src={level.audioUrl} data-testid={`audio-${tid}`} aria-label={`${level.label} level audio`} />
+        <span class="time" aria-hidden="true">
+          {clock(time)} / {clock(d)}
         </span>
       </div>
-      <div class="track">
+      <div
+        class={`track${showSpectrogram ? '' : ' no-spec'}`}
+        style={span && span > level.duration ? { width: `${(level.duration / span) * 100}%` } : undefined}
+        onMouseMove={onMove}
+        onMouseLeave={() => setHover(null)}
+      >
         <div class="waveform" data-testid={`waveform-${tid}`} onClick={seek} title="click to seek">
-          <canvas ref={canvas} />
+          <canvas ref={base} class="wave-base" />
+          <canvas ref={played} class="wave-played" style={{ clipPath: `inset(0 ${100 - pct}% 0 0)` }} />
         </div>
         {showSpectrogram && (
-          <img class="spectrogram" src={level.spectrogramUrl} alt={`spectrogram of ${level.label}`} data-testid={`spectrogram-${tid}`} onClick={seek} draggable={false} />
+          <img class="spectrogram" src={level.spectrogramUrl} alt={`spectrogram of the ${level.label} level`} data-testid={`spectrogram-${tid}`} onClick={seek} draggable={false} />
         )}
-        <div class="playhead" data-testid={`playhead-${tid}`} style={{ left: pos }} />
+        {hover !== null && (
+          <div class={`hover-line${hover > 0.85 ? ' flip' : ''}`} style={{ left: `${hover * 100}%` }}>
+            <span class="hover-time">{clock(hover * d)}</span>
+          </div>
+        )}
+        <div class="playhead" data-testid={`playhead-${tid}`} style={{ left: `${pct}%` }} />
       </div>
     </div>
   );

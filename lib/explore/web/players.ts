@@ -20,10 +20,16 @@ export function register(a: HTMLAudioElement): () => void {
   };
 }
 
-/** The element played last, if still on the page; else the first one shown. */
+/** Makes a the one the keys act on (it was seeked by a click, without playing). */
+export function activate(a: HTMLAudioElement): void {
+  if (all.has(a)) active = a;
+}
+
+/** The element played or seeked last, if still on the page; else the detail view's lowest level (its best sound). */
 export function current(): HTMLAudioElement | null {
   if (active && all.has(active)) return active;
-  return (document.querySelector('[data-testid="sample-detail"] audio') as HTMLAudioElement | null) ?? null;
+  const inDetail = document.querySelectorAll<HTMLAudioElement>('[data-testid="sample-detail"] audio');
+  return inDetail[inDetail.length - 1] ?? null;
 }
 
 export function seekBy(a: HTMLAudioElement, seconds: number): void {
@@ -34,4 +40,16 @@ export function seekBy(a: HTMLAudioElement, seconds: number): void {
 export function toggle(a: HTMLAudioElement): void {
   if (a.paused) void a.play().catch(() => undefined);
   else a.pause();
+}
+
+/** Where a click fell across the element it was heard on, 0..1 (for click-to-seek). */
+export function fractionAt(e: MouseEvent): number {
+  const r = (e.currentTarget as HTMLElement).getBoundingClientRect();
+  return r.width > 0 ? Math.max(0, Math.min(1, (e.clientX - r.left) / r.width)) : 0;
+}
+
+/** The element's own duration once known, else the catalogue's. */
+export function durationOf(a: HTMLAudioElement | null | undefined, fallback: number): number {
+  const d = a?.duration;
+  return d !== undefined && Number.isFinite(d) && d > 0 ? d : fallback;
 }
