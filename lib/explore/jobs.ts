@@ -12,9 +12,8 @@ import { basename, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JukeboxError } from '../errors.js';
 import { loadJukebox, type GenerateOptions, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
-import { codesPath, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
+import { codesPath, readSavedCodes, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
 import { loadAudio, writeAudio } from '../audio/decode.js';
-import { readNpz } from '../npz.js';
 import type { ExploreRoot, RunFolder } from './catalog.js';
 import type { JobInfo, JobRequest, PrimeInfo } from './catalog-types.js';
 
@@ -342,17 +341,8 @@ export class JobManager {
 
 /** One sample's codes at every level that has a codes file. */
 function readRunCodes(dir: string, index: number, levels: number): (Int32Array | undefined)[] {
-  const out: (Int32Array | undefined)[] = [];
-  for (let l = 0; l < levels; l++) {
-    const p = codesPath(dir, l);
-    if (!existsSync(p)) {
-      out.push(undefined);
-      continue;
-    }
-    const arr = readNpz(p)[`level_${l}`];
-    if (!arr || arr.dtype !== 'int32' || arr.shape.length !== 2 || index >= arr.shape[0]) throw new JukeboxError('ERR_CODES', `${p} does not hold sample ${index}'s codes`);
-    const t = arr.shape[1];
-    out.push((arr.data as Int32Array).slice(index * t, (index + 1) * t));
-  }
-  return out;
+  return readSavedCodes(dir, levels).map((perSample, l) => {
+    if (perSample && index >= perSample.length) throw new JukeboxError('ERR_CODES', `${codesPath(dir, l)} does not hold sample ${index}'s codes`);
+    return perSample?.[index];
+  });
 }

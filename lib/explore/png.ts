@@ -1,24 +1,11 @@
 /**
  * A minimal PNG writer (8-bit RGB, no interlace) for the explorer's spectrograms and
- * heatmaps: zlib from Node, the CRC-32 here (zlib.crc32 is not in every Node 20).
+ * heatmaps: zlib from Node, the zip reader's CRC-32 (zlib.crc32 is not in every Node 20).
  */
 import { deflateSync } from 'node:zlib';
+import { crc32 } from '../checkpoint/zip.js';
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
+export { crc32 };
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const out = Buffer.alloc(12 + data.length);

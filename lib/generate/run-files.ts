@@ -79,6 +79,14 @@ export function readRunState(dir: string, s: RunState, levels: number): (Int32Ar
       );
     }
   }
+  return readSavedCodes(dir, levels, s.samples);
+}
+
+/**
+ * Every level's codes saved in an output folder (codes[level][sample]; undefined where a
+ * level has no file), checked to hold int32 (samples, T); `samples` undefined accepts any count.
+ */
+export function readSavedCodes(dir: string, levels: number, samples?: number): (Int32Array[] | undefined)[] {
   const out: (Int32Array[] | undefined)[] = [];
   for (let l = 0; l < levels; l++) {
     const p = codesPath(dir, l);
@@ -87,12 +95,12 @@ export function readRunState(dir: string, s: RunState, levels: number): (Int32Ar
       continue;
     }
     const arr = readNpz(p)[`level_${l}`];
-    if (!arr || arr.dtype !== 'int32' || arr.shape.length !== 2 || arr.shape[0] !== s.samples) {
-      throw new JukeboxError('ERR_CODES', `${p} does not hold int32 codes of shape (${s.samples}, T)`);
+    if (!arr || arr.dtype !== 'int32' || arr.shape.length !== 2 || (samples !== undefined && arr.shape[0] !== samples)) {
+      throw new JukeboxError('ERR_CODES', `${p} does not hold int32 codes of shape (${samples ?? 'samples'}, T)`);
     }
-    const t = arr.shape[1];
+    const [n, t] = arr.shape;
     const data = arr.data as Int32Array;
-    out.push(Array.from({ length: s.samples }, (_, b) => data.slice(b * t, (b + 1) * t)));
+    out.push(Array.from({ length: n }, (_, b) => data.slice(b * t, (b + 1) * t)));
   }
   return out;
 }

@@ -87,20 +87,18 @@ export function LevelPlayer({ level, tid, onTime, audioRef, showSpectrogram = tr
       tick();
     };
     const meta = () => setMeta((n) => n + 1);
-    a.addEventListener('play', play);
-    a.addEventListener('pause', stop);
-    a.addEventListener('ended', stop);
-    a.addEventListener('seeked', tick);
-    a.addEventListener('timeupdate', tick);
-    a.addEventListener('loadedmetadata', meta);
+    const handlers: [string, () => void][] = [
+      ['play', play],
+      ['pause', stop],
+      ['ended', stop],
+      ['seeked', tick],
+      ['timeupdate', tick],
+      ['loadedmetadata', meta],
+    ];
+    for (const [e, h] of handlers) a.addEventListener(e, h);
     return () => {
       cancelAnimationFrame(frame);
-      a.removeEventListener('play', play);
-      a.removeEventListener('pause', stop);
-      a.removeEventListener('ended', stop);
-      a.removeEventListener('seeked', tick);
-      a.removeEventListener('timeupdate', tick);
-      a.removeEventListener('loadedmetadata', meta);
+      for (const [e, h] of handlers) a.removeEventListener(e, h);
       unregister();
       audioRefRef.current?.(null);
     };
