@@ -43,4 +43,27 @@ describe.runIf(cxx !== undefined)('cuda/common helpers on the CPU (no GPU needed
     expect(r.stdout).toContain('key sets of types 0,1,2,3,6,7 equal the CPU engine');
     expect(r.stdout).toContain('KV cache rows, runs and positions equal csrc/model/kv_cache.cc');
   }, 60_000);
+
+  it("the kernels' footing: fp16 upload conversion, GEMV split plan, and references equal to the engine's ops", () => {
+    const exe = join(work, 'kernels_ref_test');
+    const src = (p: string) => join(packageRoot, p);
+    execFileSync(
+      cxx!,
+      [
+        '-std=c++17', '-O1', '-pthread', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror',
+        `-I${src('csrc')}`,
+        src('cuda/test/kernels_ref_test.cc'),
+        ...['cpu/matmul.cc', 'cpu/gemm_ukernel_generic.cc', 'cpu/gemm_ukernel_avx2.cc', 'cpu/gemv_avx2.cc', 'cpu/vec.cc', 'cpu/vec_avx2.cc',
+          'cpu/cpu_features.cc', 'cpu/attention.cc', 'core/thread_pool.cc', 'model/transformer.cc'].map((f) => src(`csrc/${f}`)),
+        '-o', exe,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const r = spawnSync(exe, [], { encoding: 'utf8', env: { ...process.env, JUKEBOX_THREADS: '2' } });
+    if (r.status !== 0) throw new Error(`kernels_ref_test failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    expect(r.stdout).toMatch(/^fp16 conversion: all 65536 halves round-trip, \d+ random floats round to the nearest/m);
+    expect(r.stdout).toContain('GEMV plan: every column and k covered once');
+    expect(r.stdout).toContain('kernel references equal the engine: matmul_ref with fp16 weights');
+    expect(r.stdout).toMatch(/^ok \d+ checks$/m);
+  }, 120_000);
 });

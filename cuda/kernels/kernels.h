@@ -1,0 +1,33 @@
+// Host launchers of the CUDA kernels (one family per .cu file in this folder). Each runs on
+// the given stream and returns the launch's cudaError_t; each has its CPU reference in
+// ops_ref.h and a case in cuda/test/kernels_parity.cu.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+namespace jb {
+namespace cuda {
+
+/**
+ * y (M x N) = x (M x K) . W + bias, W fp16 stored (K, N) (the original's Conv1D layout) or
+ * (N, K) when transposed (nn.Linear, tied embeddings); fp32 activations and accumulation;
+ * M <= 16. `work` holds gemv_workspace_floats(M, K, N, blocks_wanted) floats (may be null
+ * when that is 0). blocks_wanted: about 2 x the device's SM count.
+ */
+size_t gemv_workspace_floats(int M, int K, int N, int blocks_wanted);
+cudaError_t gemv_f16(const float* x, int M, int K, int N, const __half* w, bool transposed, const float* bias, float* y,
+                     float* work, int blocks_wanted, cudaStream_t stream);
+
+/** y = LayerNorm(x) * g + b per row of `width` (eps 1e-5); y may be x. */
+cudaError_t layer_norm(const float* x, int rows, int width, const float* g, const float* b, float* y, cudaStream_t stream);
+
+/** x = quick_gelu(x + bias) (bias may be null). */
+cudaError_t bias_quick_gelu(float* x, const float* bias, int rows, int width, cudaStream_t stream);
+
+/** h = (h + a) + m, or h + res_scale * (a + m). */
+cudaError_t residual(float* h, const float* a, const float* m, size_t n, float res_scale, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace jb

@@ -1,0 +1,173 @@
+// Device parity of the CUDA kernels (cuda/kernels/) against their CPU references
+// (cuda/kernels/ops_ref.h, themselves equal to the CPU engine's ops: kernels_ref_test.cc):
+// random inputs over shapes the models use and odd ones, each case's max error printed next
+// to its tolerance, and the GEMV checked to be deterministic (two runs, same bits). Built
+// with the library (build/cuda/jukebox-cuda-parity); test/cuda-parity.test.ts runs it where
+// a GPU is present. Exit 0 when every case is within tolerance.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../common/half_convert.h"
+#include "../kernels/kernels.h"
+#include "../kernels/ops_ref.h"
+
+namespace {
+
+int g_failed = 0, g_cases = 0;
+
+#define CUDA_OK(call)                                                                      \
+  do {                                                                                     \
+    cudaError_t e_ = (call);                                                               \
+    if (e_ != cudaSuccess) {                                                               \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorName(e_), __FILE__, __LINE__, #call); \
+      std::exit(2);                                                                        \
+    }                                                                                      \
+  } while (0)
+
+template <typename T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Dev(size_t count) : n(count) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(1, count) * sizeof(T))); }
+  Dev(const std::vector<T>& h) : Dev(h.size()) { CUDA_OK(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice)); }
+  ~Dev() { cudaFree(p); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    CUDA_OK(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+};
+
+void report(const std::string& name, double err, double tol) {
+  ++g_cases;
+  const bool ok = err <= tol;
+  if (!ok) ++g_failed;
+  std::printf("%-4s %-52s max err %.3e (tolerance %.1e)\n", ok ? "ok" : "FAIL", name.c_str(), err, tol);
+}
+
+std::mt19937 rng(1234);
+std::normal_distribution<float> nd(0.0f, 1.0f);
+
+std::vector<float> randn(size_t n, float scale = 1.0f) {
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng) * scale;
+  return v;
+}
+
+void gemv_case(int M, int K, int N, bool transposed, int blocks_wanted) {
+  const std::vector<float> x = randn(size_t(M) * K), bias = randn(N);
+  std::vector<uint16_t> w(size_t(K) * N);
+  for (auto& v : w) v = jb::gpu::float_to_half_rne(nd(rng) / std::sqrt(float(K)));
+  std::vector<float> want(size_t(M) * N);
+  jb::gpu_ref::gemv_f16(x.data(), M, K, N, w.data(), transposed, bias.data(), want.data());
+  // fp32 accumulation vs the reference's double: error bounded by K * eps * sum |x w|
+  std::vector<double> mag(size_t(M) * N, 0.0);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n)
+      for (int k = 0; k < K; ++k)
+        mag[size_t(m) * N + n] += std::fabs(x[size_t(m) * K + k] * jb::gpu::half_to_float_bits(transposed ? w[size_t(n) * K + k] : w[size_t(k) * N + n]));
+  Dev<float> dx(x), db(bias), dy(size_t(M) * N);
+  Dev<uint16_t> dw(w);
+  Dev<float> work(std::max<size_t>(1, jb::cuda::gemv_workspace_floats(M, K, N, blocks_wanted)));
+  const __half* wp = reinterpret_cast<const __half*>(dw.p);
+  CUDA_OK(jb::cuda::gemv_f16(dx.p, M, K, N, wp, transposed, db.p, dy.p, work.p, blocks_wanted, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dy.get();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1e-6 + mag[i] + std::fabs(bias[i % N])));
+  char name[128];
+  std::snprintf(name, sizeof name, "gemv fp16 %s M=%d K=%d N=%d", transposed ? "(N,K)" : "(K,N)", M, K, N);
+  report(name, worst, 4e-6 * std::sqrt(double(K)) + 1e-6);  // relative to sum |x w| + |b|
+  // deterministic: a second run gives the same bits
+  CUDA_OK(jb::cuda::gemv_f16(dx.p, M, K, N, wp, transposed, db.p, dy.p, work.p, blocks_wanted, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> again = dy.get();
+  report(std::string(name) + " rerun bits", std::memcmp(again.data(), got.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0.0);
+}
+
+void layer_norm_case(int rows, int width, bool in_place) {
+  std::vector<float> x = randn(size_t(rows) * width, 3.0f);
+  for (auto& v : x) v += 0.7f;
+  const std::vector<float> gw = randn(width), gb = randn(width);
+  std::vector<float> want(x.size());
+  jb::gpu_ref::layer_norm(x.data(), rows, width, gw.data(), gb.data(), want.data());
+  Dev<float> dx(x), dg(gw), dbb(gb), dy(x.size());
+  CUDA_OK(jb::cuda::layer_norm(dx.p, rows, width, dg.p, dbb.p, in_place ? dx.p : dy.p, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = in_place ? dx.get() : dy.get();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1.0 + std::fabs(gw[i % width]) * 4 + std::fabs(gb[i % width])));
+  char name[128];
+  std::snprintf(name, sizeof name, "layer_norm rows=%d width=%d%s", rows, width, in_place ? " in place" : "");
+  report(name, worst, 2e-6 * std::sqrt(double(width)) + 2e-6);
+}
+
+void gelu_case(int rows, int width, bool with_bias) {
+  std::vector<float> x = randn(size_t(rows) * width, 3.0f), want = x;
+  const std::vector<float> bias = randn(width);
+  jb::gpu_ref::bias_quick_gelu(want.data(), with_bias ? bias.data() : nullptr, rows, width);
+  Dev<float> dx(x), db(bias);
+  CUDA_OK(jb::cuda::bias_quick_gelu(dx.p, with_bias ? db.p : nullptr, rows, width, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dx.get();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1e-30 + std::max(1e-3, std::fabs(double(want[i])))));
+  char name[128];
+  std::snprintf(name, sizeof name, "bias + quick_gelu rows=%d width=%d%s", rows, width, with_bias ? "" : " (no bias)");
+  report(name, worst, 1e-6);  // expf vs glibc expf: a few ulp
+}
+
+void residual_case(size_t n, float scale) {
+  std::vector<float> h = randn(n), a = randn(n), m = randn(n), want = h;
+  jb::gpu_ref::residual(want.data(), a.data(), m.data(), n, scale);
+  Dev<float> dh(h), da(a), dm(m);
+  CUDA_OK(jb::cuda::residual(dh.p, da.p, dm.p, n, scale, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dh.get();
+  char name[128];
+  std::snprintf(name, sizeof name, "residual n=%zu res_scale=%g (bit-exact)", n, scale);
+  report(name, std::memcmp(got.data(), want.data(), n * 4) == 0 ? 0.0 : 1.0, 0.0);
+}
+
+}  // namespace
+
+int main() {
+  int dev = 0, sms = 0;
+  CUDA_OK(cudaGetDevice(&dev));
+  CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  cudaDeviceProp prop;
+  CUDA_OK(cudaGetDeviceProperties(&prop, dev));
+  std::printf("device %d: %s (sm_%d%d, %d SMs)\n", dev, prop.name, prop.major, prop.minor, sms);
+  const int want = 2 * sms;
+  // shapes: batch 1/4/16 of the 5b top prior (4800), the upsamplers (1920) and odd sizes
+  for (int M : {1, 4, 16})
+    for (auto [K, N] : std::vector<std::pair<int, int>>{{4800, 4800}, {4800, 14400}, {19200, 4800}, {1920, 5760}, {4800, 2048}})
+      gemv_case(M, K, N, false, want);
+  struct Shape {
+    int m, k, n;
+  };
+  for (const Shape s : {Shape{1, 1, 1}, Shape{3, 7, 5}, Shape{2, 129, 257}, Shape{5, 1023, 33}, Shape{16, 64, 1}, Shape{1, 3000, 999}})
+    for (bool t : {false, true}) gemv_case(s.m, s.k, s.n, t, want);
+  gemv_case(1, 4800, 2048, true, want);  // tied logits (x_out = x_emb^T)
+  gemv_case(4, 1920, 2048, true, want);
+  for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, 4800}, {16, 1920}, {3, 7}, {1, 1}, {2, 1025}}) {
+    layer_norm_case(rows, width, false);
+    layer_norm_case(rows, width, true);
+  }
+  for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, 19200}, {16, 7680}, {3, 5}}) {
+    gelu_case(rows, width, true);
+    gelu_case(rows, width, false);
+  }
+  residual_case(4800, 1.0f);
+  residual_case(1921, 0.5f);
+  std::printf("%s: %d cases, %d outside tolerance\n", g_failed ? "FAILED" : "parity ok", g_cases, g_failed);
+  return g_failed ? 1 : 0;
+}
