@@ -44,7 +44,7 @@ describe.runIf(cxx !== undefined)('cuda/common helpers on the CPU (no GPU needed
     expect(r.stdout).toContain('KV cache rows, runs and positions equal csrc/model/kv_cache.cc');
   }, 60_000);
 
-  it("the kernels' footing: fp16 upload conversion, GEMV split plan, and references equal to the engine's ops", () => {
+  it("the kernels' footing: fp16 upload conversion, GEMV split plan, and references (GEMV, LayerNorm, decode attention) equal to the engine's ops", () => {
     const exe = join(work, 'kernels_ref_test');
     const src = (p: string) => join(packageRoot, p);
     execFileSync(
@@ -64,6 +64,7 @@ describe.runIf(cxx !== undefined)('cuda/common helpers on the CPU (no GPU needed
     expect(r.stdout).toMatch(/^fp16 conversion: all 65536 halves round-trip, \d+ random floats round to the nearest/m);
     expect(r.stdout).toContain('GEMV plan: every column and k covered once');
     expect(r.stdout).toContain('kernel references equal the engine: matmul_ref with fp16 weights');
+    expect(r.stdout).toMatch(/decode attention reference over the fp16 caches equals attention_ref for types 0,1,2,3,6,7/);
     expect(r.stdout).toMatch(/^ok \d+ checks$/m);
   }, 120_000);
 });

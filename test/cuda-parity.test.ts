@@ -1,7 +1,7 @@
 /**
  * Backend parity: every CUDA kernel against its CPU reference op, op by op, on the device.
  * Without a usable GPU it reports itself skipped and why (the loader's reason). The kernels
- * so far (cuda/kernels: GEMV, LayerNorm, quick-GELU, residual) are checked by the parity
+ * so far (cuda/kernels: GEMV, LayerNorm, quick-GELU, residual, KV store, decode attention) are checked by the parity
  * program built with the library; cuda/README.md lists the kernels still to come.
  */
 import { spawnSync } from 'node:child_process';
@@ -26,8 +26,9 @@ describe.runIf(skipReason === undefined)(`CUDA backend parity (${device?.name ??
   });
 
   // cuda/test/kernels_parity.cu, built with the library: GEMV (both weight layouts, batch
-  // 1/4/16, model and odd shapes, determinism), LayerNorm, bias + quick-GELU and the residual
-  // against cuda/kernels/ops_ref.h (= the engine's ops, checked on the CPU by cuda-helpers).
+  // 1/4/16, model and odd shapes, determinism), LayerNorm, bias + quick-GELU, the residual,
+  // KV-cache stores and decode attention of every type (5b, upsampler and odd shapes) against
+  // cuda/kernels/ops_ref.h (= the engine's ops, checked on the CPU by cuda-helpers).
   it('every kernel within its stated tolerance of its CPU reference', () => {
     const exe = join(packageRoot, 'build', 'cuda', 'jukebox-cuda-parity');
     if (!existsSync(exe)) throw new Error(`${exe} is missing: run npm run build:cuda`);

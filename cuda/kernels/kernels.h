@@ -7,6 +7,8 @@
 
 #include <cstddef>
 
+#include "../common/attn_index.h"
+
 namespace jb {
 namespace cuda {
 
@@ -28,6 +30,22 @@ cudaError_t bias_quick_gelu(float* x, const float* bias, int rows, int width, cu
 
 /** h = (h + a) + m, or h + res_scale * (a + m). */
 cudaError_t residual(float* h, const float* a, const float* m, size_t n, float res_scale, cudaStream_t stream);
+
+/**
+ * Decode-step attention (kernels/attn_decode.cu): for each sample and head, the query at
+ * `pos` (q: n rows of heads * dh, fp32) over the rows kv_run(g, pos) of the fp16 caches
+ * [sample][head][row][dh]; out: n rows of heads * dh. dh <= 512. The keys are split across
+ * blocks when a run is long (flash-decoding) and the partials merged in a fixed order, in
+ * `work` (attn_decode_workspace_floats floats; null when that is 0).
+ */
+int attn_decode_splits(const gpu::AttnGeom& g, int pos, int n, int heads, int blocks_wanted);
+size_t attn_decode_workspace_floats(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, int blocks_wanted);
+cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, const __half* kc, const __half* vc,
+                        float* out, float* work, int blocks_wanted, cudaStream_t stream);
+
+/** Stores position pos's keys and values (n rows of heads * dh, stride ld) into the caches (kv_put_row). */
+cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
+                     __half* vc, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace jb

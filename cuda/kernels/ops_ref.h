@@ -8,7 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <vector>
+
 #include "../common/half_convert.h"
+#include "../common/kv_layout.h"
 
 namespace jb {
 namespace gpu_ref {
@@ -55,6 +58,77 @@ inline void bias_quick_gelu(float* x, const float* bias, int rows, int width) {
 /** The block's residual: h = (h + a) + m, or h + s * (a + m) for res_scale s != 1. */
 inline void residual(float* h, const float* a, const float* m, size_t n, float res_scale) {
   for (size_t i = 0; i < n; ++i) h[i] = res_scale == 1.0f ? (h[i] + a[i]) + m[i] : h[i] + res_scale * (a[i] + m[i]);
+}
+
+/**
+ * Stores the new position's keys and values (k, v: n rows of heads * dh, row stride ld) in
+ * fp16 head-major caches [sample][head][row][dh] at kv_put_row(g, pos) (nothing for enc-dec,
+ * or past prime_len).
+ */
+inline void kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld,
+                     uint16_t* kc, uint16_t* vc) {
+  const int row = gpu::kv_put_row(g, pos), rows = gpu::kv_rows(g);
+  if (row < 0) return;
+  for (int b = 0; b < n; ++b)
+    for (int h = 0; h < heads; ++h)
+      for (int d = 0; d < dh; ++d) {
+        const size_t at = gpu::kv_index(rows, heads, dh, b, h, row, d);
+        kc[at] = gpu::float_to_half_rne(k[size_t(b) * ld + h * dh + d]);
+        vc[at] = gpu::float_to_half_rne(v[size_t(b) * ld + h * dh + d]);
+      }
+}
+
+/**
+ * The enc-dec layers' caches, filled once per window from the lyric encoder's keys and
+ * values (enc_len rows of heads * dh, stride ld, per sample): row j = encoder position j.
+ * Also how the host prepares them for upload.
+ */
+inline void kv_fill_encoder(int enc_len, int n, int heads, int dh, const float* k, const float* v, int ld, uint16_t* kc, uint16_t* vc) {
+  for (int b = 0; b < n; ++b)
+    for (int j = 0; j < enc_len; ++j)
+      for (int h = 0; h < heads; ++h)
+        for (int d = 0; d < dh; ++d) {
+          const size_t at = gpu::kv_index(enc_len, heads, dh, b, h, j, d);
+          const size_t from = (size_t(b) * enc_len + j) * ld + h * dh + d;
+          kc[at] = gpu::float_to_half_rne(k[from]);
+          vc[at] = gpu::float_to_half_rne(v[from]);
+        }
+}
+
+/**
+ * One decode step's attention for the query at pos of each sample (q: n rows of heads * dh)
+ * over the fp16 caches, as the engine's DecodeSession does it (decode_session.cc
+ * attend_one): scores q.k * scale, softmax with the row maximum, weighted sum of values;
+ * 0 where the run is empty (previous-row attention in block 0).
+ */
+inline void attend_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, const uint16_t* kc,
+                          const uint16_t* vc, float* out) {
+  const gpu::KVRun run = gpu::kv_run(g, pos);
+  const int rows = gpu::kv_rows(g), st = heads * dh;
+  const float scale = gpu::attn_score_scale(dh);
+  std::vector<float> w(run.count > 0 ? run.count : 1);
+  for (int b = 0; b < n; ++b)
+    for (int h = 0; h < heads; ++h) {
+      float* o = out + size_t(b) * st + h * dh;
+      for (int d = 0; d < dh; ++d) o[d] = 0.0f;
+      if (run.zero_output || run.count == 0) continue;
+      const float* qh = q + size_t(b) * st + h * dh;
+      float mx = -INFINITY;
+      for (int t = 0; t < run.count; ++t) {
+        const size_t base = gpu::kv_index(rows, heads, dh, b, h, run.first_row + t, 0);
+        float s = 0.0f;
+        for (int d = 0; d < dh; ++d) s += qh[d] * gpu::half_to_float_bits(kc[base + d]);
+        w[t] = s * scale;
+        mx = w[t] > mx ? w[t] : mx;
+      }
+      float sum = 0.0f;
+      for (int t = 0; t < run.count; ++t) sum += (w[t] = std::exp(w[t] - mx));
+      const float inv = 1.0f / sum;
+      for (int t = 0; t < run.count; ++t) {
+        const size_t base = gpu::kv_index(rows, heads, dh, b, h, run.first_row + t, 0);
+        for (int d = 0; d < dh; ++d) o[d] += w[t] * inv * gpu::half_to_float_bits(vc[base + d]);
+      }
+    }
 }
 
 }  // namespace gpu_ref

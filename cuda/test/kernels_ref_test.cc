@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <random>
 #include <vector>
 
 #include "../../csrc/core/half.h"
+#include "../../csrc/cpu/attention.h"
 #include "../../csrc/cpu/matmul.h"
 #include "../../csrc/model/transformer.h"
 #include "../common/gemv_plan.h"
@@ -136,10 +138,76 @@ static void test_refs_vs_engine() {
   std::printf("kernel references equal the engine: matmul_ref with fp16 weights (%d shapes, both layouts) and layer_norm, bit for bit\n", shapes);
 }
 
+// The decode attention reference, walked over a whole window with kv_store (or the encoder
+// fill), against the engine's full-window attention_ref on the same fp16-rounded keys/values.
+static void test_attend_decode_ref() {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  double worst = 0;
+  int steps = 0;
+  struct G {
+    int func, len, bc, prime, enc;
+  };
+  for (const G c : {G{0, 40, 8, 0, 0}, G{1, 40, 8, 0, 0}, G{2, 40, 8, 0, 0}, G{3, 40, 8, 0, 0}, G{6, 24, 8, 0, 13}, G{7, 40, 8, 17, 0},
+                    G{2, 36, 4, 0, 0}, G{3, 16, 16, 0, 0}})
+    for (const int heads : {1, 3}) {
+      const int dh = 5, st = heads * dh, n = 2;
+      g::AttnGeom a;
+      a.func = c.func;
+      a.len = c.len;
+      a.block_ctx = c.bc;
+      a.prime_len = c.prime;
+      a.enc_len = c.enc;
+      const int keys = g::attn_key_positions(a);
+      std::vector<float> q(size_t(n) * c.len * st), k(size_t(n) * keys * st), v(k.size());
+      for (auto& x : q) x = nd(rng) * 2;
+      for (auto& x : k) x = jb::half_to_float(g::float_to_half_rne(nd(rng)));  // what the fp16 cache holds
+      for (auto& x : v) x = jb::half_to_float(g::float_to_half_rne(nd(rng)));
+      jb::AttnShape s;
+      s.func = c.func;
+      s.len = c.len;
+      s.block_ctx = c.bc;
+      s.heads = heads;
+      s.head_dim = dh;
+      s.prime_len = c.prime;
+      s.enc_len = c.enc;
+      std::vector<float> want(size_t(n) * c.len * st);
+      for (int b = 0; b < n; ++b)
+        jb::attention_ref(s, q.data() + size_t(b) * c.len * st, st, k.data() + size_t(b) * keys * st, st, v.data() + size_t(b) * keys * st, st,
+                          want.data() + size_t(b) * c.len * st, st);
+      const size_t cache = g::kv_elements(a, n, heads, dh);
+      std::vector<uint16_t> kc(cache, 0x7e00), vc(cache, 0x7e00);  // NaN: a row read before it is written shows
+      if (c.func == 6) jb::gpu_ref::kv_fill_encoder(c.enc, n, heads, dh, k.data(), v.data(), st, kc.data(), vc.data());
+      std::vector<float> qs(size_t(n) * st), ks(qs.size()), vs(qs.size()), out(qs.size());
+      for (int pos = 0; pos < c.len; ++pos) {
+        for (int b = 0; b < n; ++b)
+          for (int i = 0; i < st; ++i) {
+            qs[size_t(b) * st + i] = q[(size_t(b) * c.len + pos) * st + i];
+            if (c.func != 6) {
+              ks[size_t(b) * st + i] = k[(size_t(b) * keys + pos) * st + i];
+              vs[size_t(b) * st + i] = v[(size_t(b) * keys + pos) * st + i];
+            }
+          }
+        if (c.func != 6) jb::gpu_ref::kv_store(a, pos, n, heads, dh, ks.data(), vs.data(), st, kc.data(), vc.data());
+        jb::gpu_ref::attend_decode(a, pos, n, heads, dh, qs.data(), kc.data(), vc.data(), out.data());
+        for (int b = 0; b < n; ++b)
+          for (int i = 0; i < st; ++i) {
+            const double d = std::fabs(double(out[size_t(b) * st + i]) - want[(size_t(b) * c.len + pos) * st + i]);
+            CHECK(d < 1e-5, "attend_decode ref func %d pos %d sample %d [%d]: %g vs %g", c.func, pos, b, i, out[size_t(b) * st + i],
+                  want[(size_t(b) * c.len + pos) * st + i]);
+            worst = std::max(worst, d);
+          }
+        ++steps;
+      }
+    }
+  std::printf("decode attention reference over the fp16 caches equals attention_ref for types 0,1,2,3,6,7 (%d steps, max |diff| %.2e)\n", steps, worst);
+}
+
 int main() {
   test_half_conversion();
   test_gemv_plan();
   test_refs_vs_engine();
+  test_attend_decode_ref();
   std::printf("ok %ld checks\n", g_checks);
   return 0;
 }
