@@ -22,7 +22,7 @@ constexpr int kMinKeysPerSplit = 64;
 
 struct Args {
   gpu::AttnGeom g;
-  int pos, n, heads, dh, rows, splits, keys_per_split;
+  int pos, n, heads, dh, ldq, rows, splits, keys_per_split;
   float scale;
   const float* q;
   const __half* kc;
@@ -42,7 +42,7 @@ __global__ void attn_decode_kernel(Args a) {
   const gpu::KVRun run = gpu::kv_run(a.g, a.pos);
   const int t0 = split * a.keys_per_split;
   const int t1 = min(run.zero_output ? 0 : run.count, t0 + a.keys_per_split);
-  const float* qh = a.q + (size_t(b) * a.heads + h) * a.dh;
+  const float* qh = a.q + size_t(b) * a.ldq + size_t(h) * a.dh;
   float qv[kDimsPerLane], acc[kDimsPerLane];
 #pragma unroll
   for (int i = 0; i < kDimsPerLane; ++i) {
@@ -176,9 +176,9 @@ size_t attn_decode_workspace_floats(const gpu::AttnGeom& g, int pos, int n, int 
   return splits > 1 ? size_t(n) * heads * splits * (2 + dh) : 0;
 }
 
-cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, const __half* kc, const __half* vc,
-                        float* out, float* work, int blocks_wanted, cudaStream_t stream) {
-  if (n < 1 || heads < 1 || dh < 1 || dh > kMaxHeadDim || pos < 0 || pos >= g.len || !gpu::attn_func_supported(g.func)) {
+cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
+                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream) {
+  if (n < 1 || heads < 1 || dh < 1 || dh > kMaxHeadDim || ldq < heads * dh || pos < 0 || pos >= g.len || !gpu::attn_func_supported(g.func)) {
     return cudaErrorInvalidValue;
   }
   Args a;
@@ -187,6 +187,7 @@ cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int d
   a.n = n;
   a.heads = heads;
   a.dh = dh;
+  a.ldq = ldq;
   a.rows = gpu::kv_rows(g);
   a.splits = attn_decode_splits(g, pos, n, heads, blocks_wanted);
   const gpu::KVRun run = gpu::kv_run(g, pos);

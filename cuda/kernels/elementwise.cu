@@ -1,5 +1,5 @@
-// The decode step's elementwise ops: bias + quick-GELU after the MLP's first product, and
-// the block's residual sum in the original's order of additions (ops_ref.h).
+// The decode step's elementwise ops: bias + quick-GELU after the MLP's first product, the
+// sum that feeds ln_1, and the block's residual sum in the original's order of additions (ops_ref.h).
 #include "kernels.h"
 
 namespace jb {
@@ -21,7 +21,18 @@ __global__ void residual_kernel(float* h, const float* __restrict__ a, const flo
   h[i] = res_scale == 1.0f ? __fadd_rn(__fadd_rn(h[i], a[i]), m[i]) : __fadd_rn(h[i], __fmul_rn(res_scale, __fadd_rn(a[i], m[i])));
 }
 
+__global__ void add_kernel(float* out, const float* a, const float* b, size_t n) {
+  const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = __fadd_rn(a[i], b[i]);
+}
+
 }  // namespace
+
+cudaError_t add(float* out, const float* a, const float* b, size_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  add_kernel<<<unsigned((n + 255) / 256), 256, 0, stream>>>(out, a, b, n);
+  return cudaGetLastError();
+}
 
 cudaError_t bias_quick_gelu(float* x, const float* bias, int rows, int width, cudaStream_t stream) {
   if (rows < 1 || width < 1) return cudaErrorInvalidValue;

@@ -28,20 +28,23 @@ cudaError_t layer_norm(const float* x, int rows, int width, const float* g, cons
 /** x = quick_gelu(x + bias) (bias may be null). */
 cudaError_t bias_quick_gelu(float* x, const float* bias, int rows, int width, cudaStream_t stream);
 
+/** out = a + b (out may be a or b). */
+cudaError_t add(float* out, const float* a, const float* b, size_t n, cudaStream_t stream);
+
 /** h = (h + a) + m, or h + res_scale * (a + m). */
 cudaError_t residual(float* h, const float* a, const float* m, size_t n, float res_scale, cudaStream_t stream);
 
 /**
  * Decode-step attention (kernels/attn_decode.cu): for each sample and head, the query at
- * `pos` (q: n rows of heads * dh, fp32) over the rows kv_run(g, pos) of the fp16 caches
+ * `pos` (q: n rows of heads * dh, fp32, row stride ldq) over the rows kv_run(g, pos) of the fp16 caches
  * [sample][head][row][dh]; out: n rows of heads * dh. dh <= 512. The keys are split across
  * blocks when a run is long (flash-decoding) and the partials merged in a fixed order, in
  * `work` (attn_decode_workspace_floats floats; null when that is 0).
  */
 int attn_decode_splits(const gpu::AttnGeom& g, int pos, int n, int heads, int blocks_wanted);
 size_t attn_decode_workspace_floats(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, int blocks_wanted);
-cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, const __half* kc, const __half* vc,
-                        float* out, float* work, int blocks_wanted, cudaStream_t stream);
+cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
+                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream);
 
 /** Stores position pos's keys and values (n rows of heads * dh, stride ld) into the caches (kv_put_row). */
 cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,

@@ -131,5 +131,43 @@ inline void attend_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int
     }
 }
 
+/** Host mirror of decode_layer.h's weights: fp16 matrices (in, out), fp32 vectors; caches fp16. */
+struct HostLayer {
+  int attn_func = 0;
+  const float *ln0_w, *ln0_b, *ln1_w, *ln1_b;
+  const uint16_t* c_attn_w;
+  const float* c_attn_b;
+  const uint16_t* c_proj_w;
+  const float* c_proj_b;
+  const uint16_t* mlp_fc_w;
+  const float* mlp_fc_b;
+  const uint16_t* mlp_proj_w;
+  const float* mlp_proj_b;
+  uint16_t* kc;
+  uint16_t* vc;
+};
+
+/** The reference of decode_layer_step: the same chain with this file's references. */
+inline void decode_layer_step(const HostLayer& l, int width, int state, int mlp, int heads, const gpu::AttnGeom& g, float res_scale,
+                              int pos, int n, float* h) {
+  const int w = width, s = state, dh = s / heads;
+  const bool enc = l.attn_func == 6;
+  const int ld = enc ? s : 3 * s;
+  std::vector<float> x(size_t(n) * w), a(size_t(n) * w), qkv(size_t(n) * ld), att(size_t(n) * s), mid(size_t(n) * mlp), q(size_t(n) * s);
+  layer_norm(h, n, w, l.ln0_w, l.ln0_b, x.data());
+  gemv_f16(x.data(), n, w, ld, l.c_attn_w, false, l.c_attn_b, qkv.data());
+  if (!enc) kv_store(g, pos, n, heads, dh, qkv.data() + s, qkv.data() + 2 * s, ld, l.kc, l.vc);
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < s; ++i) q[size_t(b) * s + i] = qkv[size_t(b) * ld + i];
+  attend_decode(g, pos, n, heads, dh, q.data(), l.kc, l.vc, att.data());
+  gemv_f16(att.data(), n, s, w, l.c_proj_w, false, l.c_proj_b, a.data());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = h[i] + a[i];
+  layer_norm(x.data(), n, w, l.ln1_w, l.ln1_b, x.data());
+  gemv_f16(x.data(), n, w, mlp, l.mlp_fc_w, false, l.mlp_fc_b, mid.data());
+  bias_quick_gelu(mid.data(), nullptr, n, mlp);
+  gemv_f16(mid.data(), n, mlp, w, l.mlp_proj_w, false, l.mlp_proj_b, x.data());
+  residual(h, a.data(), x.data(), size_t(n) * w, res_scale);
+}
+
 }  // namespace gpu_ref
 }  // namespace jb

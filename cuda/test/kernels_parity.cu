@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../common/half_convert.h"
+#include "../kernels/decode_layer.h"
 #include "../kernels/kernels.h"
 #include "../kernels/ops_ref.h"
 
@@ -172,7 +173,7 @@ void attn_case(int func, int len, int bc, int prime, int enc, int n, int heads, 
     // check a spread of positions (every one is stored; attention is the costly part to check)
     const bool check = pos < 3 || pos % bc == 0 || pos % bc == bc - 1 || pos == len - 1 || pos % 97 == 0;
     if (!check) continue;
-    CUDA_OK(jb::cuda::attn_decode(g, pos, n, heads, dh, dq.p, reinterpret_cast<const __half*>(dkc.p), reinterpret_cast<const __half*>(dvc.p),
+    CUDA_OK(jb::cuda::attn_decode(g, pos, n, heads, dh, dq.p, st, reinterpret_cast<const __half*>(dkc.p), reinterpret_cast<const __half*>(dvc.p),
                                   dout.p, work.p, blocks_wanted, 0));
     CUDA_OK(cudaDeviceSynchronize());
     std::vector<float> want(size_t(n) * st);
@@ -188,6 +189,78 @@ void attn_case(int func, int len, int bc, int prime, int enc, int n, int heads, 
   report(name, worst, 3e-5);  // unit-normal values: the output is a convex combination of them
   std::snprintf(name, sizeof name, "kv_store type %d caches bit-exact", func);
   report(name, worst_store, 0.0);
+}
+
+std::vector<uint16_t> randh(size_t n, float scale) {
+  std::vector<uint16_t> v(n);
+  for (auto& x : v) x = jb::gpu::float_to_half_rne(nd(rng) * scale);
+  return v;
+}
+
+// A whole layer's decode steps over `steps` positions, GPU chain vs the reference chain,
+// h compared after every step (relative to its largest value).
+void layer_case(int func, int width, int state, int mlp, int heads, int len, int blocks, int prime, int enc, int n, int steps, int blocks_wanted) {
+  jb::cuda::DevDims d;
+  d.width = width;
+  d.state = state;
+  d.mlp = mlp;
+  d.heads = heads;
+  d.len = len;
+  d.blocks = blocks;
+  d.prime_len = prime;
+  d.enc_len = enc;
+  jb::gpu::AttnGeom g;
+  g.func = func;
+  g.len = len;
+  g.block_ctx = len / blocks;
+  g.prime_len = prime;
+  g.enc_len = enc;
+  const int ld = func == 6 ? state : 3 * state, dh = state / heads;
+  std::vector<float> ln0w = randn(width, 0.2f), ln1w = randn(width, 0.2f);
+  for (auto& x : ln0w) x += 1.0f;
+  for (auto& x : ln1w) x += 1.0f;
+  const std::vector<float> ln0b = randn(width, 0.1f), ln1b = randn(width, 0.1f);
+  const std::vector<uint16_t> wa = randh(size_t(width) * ld, 1.0f / std::sqrt(float(width))), wp = randh(size_t(state) * width, 1.0f / std::sqrt(float(state))),
+                              wf = randh(size_t(width) * mlp, 1.0f / std::sqrt(float(width))), wm = randh(size_t(mlp) * width, 1.0f / std::sqrt(float(mlp)));
+  const std::vector<float> ba = randn(ld, 0.1f), bp = randn(width, 0.1f), bf = randn(mlp, 0.1f), bm = randn(width, 0.1f);
+  const size_t cache = jb::gpu::kv_elements(g, n, heads, dh);
+  std::vector<uint16_t> kc(cache, 0), vc(cache, 0);
+  if (func == 6) {
+    const std::vector<float> k = randn(size_t(n) * enc * state), v = randn(size_t(n) * enc * state);
+    jb::gpu_ref::kv_fill_encoder(enc, n, heads, dh, k.data(), v.data(), state, kc.data(), vc.data());
+  }
+  Dev<float> d_ln0w(ln0w), d_ln0b(ln0b), d_ln1w(ln1w), d_ln1b(ln1b), d_ba(ba), d_bp(bp), d_bf(bf), d_bm(bm);
+  Dev<uint16_t> d_wa(wa), d_wp(wp), d_wf(wf), d_wm(wm), d_kc(kc), d_vc(vc);
+  auto hp = [](const Dev<uint16_t>& x) { return reinterpret_cast<__half*>(x.p); };
+  jb::cuda::DevLayer l;
+  l.attn_func = func;
+  l.ln0_w = d_ln0w.p;
+  l.ln0_b = d_ln0b.p;
+  l.ln1_w = d_ln1w.p;
+  l.ln1_b = d_ln1b.p;
+  l.c_attn = {hp(d_wa), d_ba.p};
+  l.c_proj = {hp(d_wp), d_bp.p};
+  l.mlp_fc = {hp(d_wf), d_bf.p};
+  l.mlp_proj = {hp(d_wm), d_bm.p};
+  l.kc = hp(d_kc);
+  l.vc = hp(d_vc);
+  jb::gpu_ref::HostLayer r{func, ln0w.data(), ln0b.data(), ln1w.data(), ln1b.data(), wa.data(), ba.data(), wp.data(), bp.data(), wf.data(), bf.data(), wm.data(), bm.data(), kc.data(), vc.data()};
+  Dev<float> scratch(jb::cuda::decode_scratch_floats(d, n, blocks_wanted)), dh_(size_t(n) * width);
+  double worst = 0;
+  for (int pos = 0; pos < steps; ++pos) {
+    std::vector<float> h = randn(size_t(n) * width);
+    CUDA_OK(cudaMemcpy(dh_.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(jb::cuda::decode_layer_step(l, d, pos, n, dh_.p, scratch.p, blocks_wanted, 0));
+    jb::gpu_ref::decode_layer_step(r, width, state, mlp, heads, g, 1.0f, pos, n, h.data());
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> got = dh_.get();
+    double top = 1e-6;
+    for (float v : h) top = std::max(top, double(std::fabs(v)));
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - h[i]) / top);
+  }
+  char name[160];
+  std::snprintf(name, sizeof name, "decode layer type %d w=%d s=%d m=%d heads=%d n=%d (%d steps)", func, width, state, mlp, heads, n, steps);
+  report(name, worst, 2e-4);  // fp32 chains vs double/fp32 references: relative to max |h|
 }
 
 }  // namespace
@@ -232,6 +305,9 @@ int main() {
   attn_case(6, 64, 8, 0, 512, 1, 8, 150, want);
   attn_case(6, 32, 8, 0, 384, 4, 4, 128, want);
   attn_case(6, 16, 4, 0, 7, 2, 3, 33, want);
+  // whole layers: small ones over a full window, a 5b-shaped one over its first 70 positions
+  for (int func : {0, 1, 2, 3, 6, 7}) layer_case(func, 96, 48, 384, 3, 64, 8, 20, 10, 2, 64, want);
+  for (int func : {1, 2, 3}) layer_case(func, 4800, 1200, 19200, 8, 8192, 128, 0, 0, 1, 70, want);
   std::printf("%s: %d cases, %d outside tolerance\n", g_failed ? "FAILED" : "parity ok", g_cases, g_failed);
   return g_failed ? 1 : 0;
 }
