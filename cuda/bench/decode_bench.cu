@@ -1,0 +1,215 @@
+// `npm run bench:cuda` (build/cuda/jukebox-cuda-bench): the decode step of full-size prior
+// stacks with random fp16 weights, timed on the device, as ratios that hold across runs:
+//  - the device's copy bandwidth, measured here (device-to-device cudaMemcpy, read + write);
+//  - per stack and batch (1, 4, 16): ms per decode step of all 72 layers at mid-window, tokens
+//    per second, and the bytes each step must read (weights + the KV rows attention reads)
+//    divided by the step time, next to the copy bandwidth (target >= 60%);
+//  - the same step replayed from a CUDA graph (no launch overhead);
+//  - the projected seconds of decode compute per second of 5b_lyrics audio at batch 1 (top
+//    level 344.5 tokens/s of audio on the 5b stack, levels 1 and 0 1378 + 5512.5 tokens/s on
+//    the upsampler stack; prefill and the VQ-VAE are not on the GPU yet and not counted).
+// Stacks: "5b" (width 4800, state 1200, 8 heads, MLP 19200, n_ctx 8192 in 128 blocks) and
+// "upsampler" (width 1920, state 480, 1 head, MLP 7680, n_ctx 8192 in 16 blocks), attention
+// types cycling row / column / previous-row as attn_order 2 does.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../common/kv_layout.h"
+#include "../kernels/decode_layer.h"
+
+namespace {
+
+#define CUDA_OK(call)                                                                                           \
+  do {                                                                                                          \
+    cudaError_t e_ = (call);                                                                                    \
+    if (e_ != cudaSuccess) {                                                                                    \
+      std::fprintf(stderr, "CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
+      std::exit(2);                                                                                             \
+    }                                                                                                           \
+  } while (0)
+
+__global__ void fill_half(__half* p, size_t n, float scale, uint32_t seed) {
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t x = uint32_t(i) * 2654435761u ^ seed;
+    x ^= x >> 15;
+    x *= 2246822519u;
+    x ^= x >> 13;
+    p[i] = __float2half((float(x & 0xffff) / 65535.0f - 0.5f) * scale);
+  }
+}
+
+__global__ void fill_float(float* p, size_t n, float v) {
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x) p[i] = v;
+}
+
+std::vector<void*> g_allocs;
+
+template <typename T>
+T* dalloc(size_t n) {
+  void* p = nullptr;
+  CUDA_OK(cudaMalloc(&p, std::max<size_t>(1, n) * sizeof(T)));
+  g_allocs.push_back(p);
+  return static_cast<T*>(p);
+}
+
+void free_all() {
+  for (void* p : g_allocs) cudaFree(p);
+  g_allocs.clear();
+}
+
+double copy_bandwidth() {
+  const size_t bytes = size_t(1) << 30;
+  char *a = nullptr, *b = nullptr;
+  CUDA_OK(cudaMalloc(&a, bytes));
+  CUDA_OK(cudaMalloc(&b, bytes));
+  CUDA_OK(cudaMemset(a, 1, bytes));
+  cudaEvent_t t0, t1;
+  CUDA_OK(cudaEventCreate(&t0));
+  CUDA_OK(cudaEventCreate(&t1));
+  CUDA_OK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaEventRecord(t0));
+  const int reps = 10;
+  for (int i = 0; i < reps; ++i) CUDA_OK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+  CUDA_OK(cudaEventRecord(t1));
+  CUDA_OK(cudaEventSynchronize(t1));
+  float ms = 0;
+  CUDA_OK(cudaEventElapsedTime(&ms, t0, t1));
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes * reps / (ms * 1e-3);  // bytes read + written per second
+}
+
+struct Stack {
+  const char* name;
+  jb::cuda::DevDims d;
+  int depth;
+};
+
+struct Result {
+  double ms, ms_graph, bytes;
+};
+
+Result bench_stack(const Stack& st, int n, int blocks_wanted) {
+  const jb::cuda::DevDims& d = st.d;
+  const int dh = d.state / d.heads;
+  std::vector<jb::cuda::DevLayer> layers(st.depth);
+  double weight_bytes = 0, kv_bytes_read = 0;
+  const int pos = d.len / 2 + d.len / d.blocks / 2;  // mid-window, mid-block
+  for (int li = 0; li < st.depth; ++li) {
+    jb::cuda::DevLayer& l = layers[li];
+    l.attn_func = 1 + li % 3;
+    auto mat = [&](int in, int out) {
+      __half* w = dalloc<__half>(size_t(in) * out);
+      fill_half<<<1024, 256>>>(w, size_t(in) * out, 2.0f / float(in), uint32_t(li * 7 + in + out));
+      weight_bytes += 2.0 * in * out;
+      return jb::cuda::DevLinear{w, [&] {
+                                   float* b = dalloc<float>(out);
+                                   fill_float<<<64, 256>>>(b, out, 0.01f);
+                                   return b;
+                                 }()};
+    };
+    auto vec = [&](int k, float v) {
+      float* p = dalloc<float>(k);
+      fill_float<<<64, 256>>>(p, k, v);
+      return p;
+    };
+    l.ln0_w = vec(d.width, 1.0f);
+    l.ln0_b = vec(d.width, 0.0f);
+    l.ln1_w = vec(d.width, 1.0f);
+    l.ln1_b = vec(d.width, 0.0f);
+    l.c_attn = mat(d.width, 3 * d.state);
+    l.c_proj = mat(d.state, d.width);
+    l.mlp_fc = mat(d.width, d.mlp);
+    l.mlp_proj = mat(d.mlp, d.width);
+    jb::gpu::AttnGeom g;
+    g.func = l.attn_func;
+    g.len = d.len;
+    g.block_ctx = d.len / d.blocks;
+    const size_t cache = jb::gpu::kv_elements(g, n, d.heads, dh);
+    l.kc = dalloc<__half>(cache);
+    l.vc = dalloc<__half>(cache);
+    fill_half<<<1024, 256>>>(l.kc, cache, 1.0f, 11u);
+    fill_half<<<1024, 256>>>(l.vc, cache, 1.0f, 13u);
+    kv_bytes_read += 2.0 * 2.0 * jb::gpu::kv_run(g, pos).count * double(n) * d.state;  // k and v, fp16
+  }
+  float* h = dalloc<float>(size_t(n) * d.width);
+  fill_float<<<64, 256>>>(h, size_t(n) * d.width, 0.5f);
+  float* scratch = dalloc<float>(jb::cuda::decode_scratch_floats(d, n, blocks_wanted));
+  CUDA_OK(cudaDeviceSynchronize());
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreate(&s));
+  auto step = [&] {
+    for (const auto& l : layers) CUDA_OK(jb::cuda::decode_layer_step(l, d, pos, n, h, scratch, blocks_wanted, s));
+  };
+  cudaEvent_t t0, t1;
+  CUDA_OK(cudaEventCreate(&t0));
+  CUDA_OK(cudaEventCreate(&t1));
+  step();  // warm-up
+  CUDA_OK(cudaStreamSynchronize(s));
+  const int reps = 20;
+  CUDA_OK(cudaEventRecord(t0, s));
+  for (int r = 0; r < reps; ++r) step();
+  CUDA_OK(cudaEventRecord(t1, s));
+  CUDA_OK(cudaEventSynchronize(t1));
+  float ms = 0;
+  CUDA_OK(cudaEventElapsedTime(&ms, t0, t1));
+  // the same step captured once and replayed
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  step();
+  CUDA_OK(cudaStreamEndCapture(s, &graph));
+  CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  CUDA_OK(cudaGraphLaunch(exec, s));
+  CUDA_OK(cudaStreamSynchronize(s));
+  CUDA_OK(cudaEventRecord(t0, s));
+  for (int r = 0; r < reps; ++r) CUDA_OK(cudaGraphLaunch(exec, s));
+  CUDA_OK(cudaEventRecord(t1, s));
+  CUDA_OK(cudaEventSynchronize(t1));
+  float ms_graph = 0;
+  CUDA_OK(cudaEventElapsedTime(&ms_graph, t0, t1));
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  free_all();
+  return Result{ms / reps, ms_graph / reps, weight_bytes + kv_bytes_read};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int dev = 0, sms = 0;
+  CUDA_OK(cudaGetDevice(&dev));
+  CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  cudaDeviceProp prop;
+  CUDA_OK(cudaGetDeviceProperties(&prop, dev));
+  const double bw = copy_bandwidth();
+  std::printf("device: %s (sm_%d%d, %d SMs, %.0f GiB)\n", prop.name, prop.major, prop.minor, sms, prop.totalGlobalMem / 1073741824.0);
+  std::printf("copy bandwidth (device to device, read + write): %.0f GB/s\n", bw / 1e9);
+  const int depth = argc > 1 ? std::atoi(argv[1]) : 72;
+  Stack stacks[] = {
+      {"5b", {4800, 1200, 19200, 8, 8192, 128, 0, 0, 1.0f}, depth},
+      {"upsampler", {1920, 480, 7680, 1, 8192, 16, 0, 0, 1.0f}, depth},
+  };
+  double tps1[2] = {0, 0};
+  for (int si = 0; si < 2; ++si)
+    for (int n : {1, 4, 16}) {
+      const Result r = bench_stack(stacks[si], n, 2 * sms);
+      const double best = std::min(r.ms, r.ms_graph);
+      const double tps = n * 1000.0 / best;
+      if (n == 1) tps1[si] = tps;
+      std::printf("%-9s %d layers batch %2d: %7.2f ms/step (graph %7.2f), %8.1f tokens/s, %6.1f GB/step read at %5.0f GB/s = %3.0f%% of copy bandwidth\n",
+                  stacks[si].name, depth, n, r.ms, r.ms_graph, tps, r.bytes / 1e9, r.bytes / (best * 1e-3) / 1e9, 100.0 * r.bytes / (best * 1e-3) / bw);
+    }
+  const double top = 44100.0 / 128, mid = 44100.0 / 32, bottom = 44100.0 / 8;
+  const double secs = top / tps1[0] + (mid + bottom) / tps1[1];
+  std::printf("projected decode compute per second of 5b_lyrics audio at batch 1: %.1f s (top %.1f s + upsamplers %.1f s; "
+              "target <= 8 s on an H100, original ~540 s on a V100; prefill and VQ-VAE decode not counted: not on the GPU yet)\n",
+              secs, top / tps1[0], (mid + bottom) / tps1[1]);
+  return 0;
+}
