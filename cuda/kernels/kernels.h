@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "../common/attn_index.h"
 
@@ -49,6 +50,22 @@ cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int d
 /** Stores position pos's keys and values (n rows of heads * dh, stride ld) into the caches (kv_put_row). */
 cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
                      __half* vc, cudaStream_t stream);
+
+/** Sampling settings as the engine's (csrc/cpu/sampling.h): top_k and top_p never both set. */
+struct Sampling {
+  float temperature = 1.0f;
+  int top_k = 0;
+  float top_p = 0.0f;
+};
+
+/**
+ * Draws one token per sample from logits (n x bins, bins <= 2048) as the engine does
+ * (kernels/sampling.cu): temperature, top-k or top-p filtering, softmax in double, and the
+ * CDF inverted in index order at the sample's uniform. Uniforms: the engine's Philox draw for
+ * (seed, stream, sample_offset + b, position).
+ */
+cudaError_t sample_tokens(const float* logits, int n, int bins, Sampling p, uint64_t seed, uint32_t stream_id, uint32_t sample_offset,
+                          uint32_t position, int32_t* tokens, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace jb

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "../../csrc/core/philox.h"
+#include "../../csrc/cpu/sampling.h"
 #include "../common/half_convert.h"
 #include "../kernels/decode_layer.h"
 #include "../kernels/kernels.h"
@@ -263,6 +265,38 @@ void layer_case(int func, int width, int state, int mlp, int heads, int len, int
   report(name, worst, 2e-4);  // fp32 chains vs double/fp32 references: relative to max |h|
 }
 
+// Tokens drawn on the device vs the engine's filtered_probs + draw_token at the same Philox
+// uniform, over many positions: the share of tokens that differ (expected 0: a difference
+// needs a uniform within rounding of a CDF boundary).
+void sampling_case(int n, int bins, jb::cuda::Sampling p, float logit_scale) {
+  const uint64_t seed = 977;
+  const uint32_t stream_id = 2, offset = 5;
+  Dev<float> dl(size_t(n) * bins);
+  Dev<int32_t> dt(n);
+  int differ = 0, total = 0;
+  std::vector<double> probs;
+  for (uint32_t pos = 0; pos < 200; ++pos) {
+    const std::vector<float> logits = randn(size_t(n) * bins, logit_scale);
+    CUDA_OK(cudaMemcpy(dl.p, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(jb::cuda::sample_tokens(dl.p, n, bins, p, seed, stream_id, offset, pos, dt.p, 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<int32_t> got = dt.get();
+    for (int b = 0; b < n; ++b) {
+      jb::SamplingParams sp;
+      sp.temperature = p.temperature;
+      sp.top_k = p.top_k;
+      sp.top_p = p.top_p;
+      jb::filtered_probs(logits.data() + size_t(b) * bins, bins, sp, probs);
+      const double u = jb::Philox4x32::uniform(seed, stream_id, offset + uint32_t(b), pos, 0x6a6b7878u);
+      differ += got[b] != jb::draw_token(probs, u);
+      ++total;
+    }
+  }
+  char name[160];
+  std::snprintf(name, sizeof name, "sampling bins=%d T=%.2f top_k=%d top_p=%.2f (%d draws, share differing)", bins, p.temperature, p.top_k, p.top_p, total);
+  report(name, double(differ) / total, 0.0);
+}
+
 }  // namespace
 
 int main() {
@@ -305,6 +339,15 @@ int main() {
   attn_case(6, 64, 8, 0, 512, 1, 8, 150, want);
   attn_case(6, 32, 8, 0, 384, 4, 4, 128, want);
   attn_case(6, 16, 4, 0, 7, 2, 3, 33, want);
+  // sampling: the model's 2048 bins, the default model's 512, an odd size; every filter
+  for (int bins : {2048, 512, 37}) {
+    sampling_case(16, bins, jb::cuda::Sampling{1.0f, 0, 0.0f}, 3.0f);
+    sampling_case(4, bins, jb::cuda::Sampling{0.99f, 0, 0.0f}, 3.0f);
+    sampling_case(4, bins, jb::cuda::Sampling{0.7f, 40, 0.0f}, 3.0f);
+    sampling_case(4, bins, jb::cuda::Sampling{0.9f, 0, 0.9f}, 3.0f);
+    sampling_case(2, bins, jb::cuda::Sampling{1.0f, 1, 0.0f}, 3.0f);
+  }
+  sampling_case(4, 2048, jb::cuda::Sampling{1.0f, 0, 0.5f}, 0.01f);  // near-uniform logits: long nucleus
   // whole layers: small ones over a full window, a 5b-shaped one over its first 70 positions
   for (int func : {0, 1, 2, 3, 6, 7}) layer_case(func, 96, 48, 384, 3, 64, 8, 20, 10, 2, 64, want);
   for (int func : {1, 2, 3}) layer_case(func, 4800, 1200, 19200, 8, 8192, 128, 0, 0, 1, 70, want);

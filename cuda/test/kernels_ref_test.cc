@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "../../csrc/core/half.h"
+#include "../../csrc/core/philox.h"
+#include "../common/philox.h"
 #include "../../csrc/cpu/attention.h"
 #include "../../csrc/cpu/matmul.h"
 #include "../../csrc/model/transformer.h"
@@ -203,7 +205,19 @@ static void test_attend_decode_ref() {
   std::printf("decode attention reference over the fp16 caches equals attention_ref for types 0,1,2,3,6,7 (%d steps, max |diff| %.2e)\n", steps, worst);
 }
 
+static void test_philox() {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t seed = rng();
+    const uint32_t c[4] = {uint32_t(rng()), uint32_t(rng()), uint32_t(rng() % 100000), g::kTokenDrawTag};
+    const double a = g::philox_uniform(seed, c[0], c[1], c[2], c[3]), b = jb::Philox4x32::uniform(seed, c[0], c[1], c[2], c[3]);
+    CHECK(std::memcmp(&a, &b, 8) == 0, "philox seed %llu", (unsigned long long)seed);
+  }
+  std::printf("Philox4x32-10 of cuda/common equals the engine's (200000 counters)\n");
+}
+
 int main() {
+  test_philox();
   test_half_conversion();
   test_gemv_plan();
   test_refs_vs_engine();
