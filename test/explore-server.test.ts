@@ -7,14 +7,14 @@
 import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startExploreServer, type ExploreServer } from '../lib/explore/server.js';
 import { exportSite } from '../lib/explore/export.js';
 import type { Catalog, JobInfo, SampleEntry } from '../lib/explore/catalog-types.js';
-import { readNpz } from '../lib/npz.js';
+import { readNpz, writeNpz, type NpzWritableArray } from '../lib/npz.js';
 import { parseWav } from '../lib/audio/wav.js';
 import { LYRICS, makeExploreRuns, type ExploreRuns } from './helpers/explore-runs.js';
 import { repoRoot } from './helpers/fixtures.js';
@@ -349,6 +349,49 @@ describe('prime jobs (your own audio)', () => {
     const up = json<{ id: string }>(await upload(readFileSync(join(runs.topOnly, 'sample_0.wav'))));
     const long = await post('/api/jobs', { action: 'prime', prime: up.id, fromSeconds: 9, seconds: 12 });
     expect(json<{ error: string }>(long).error).toMatch(/only 1\.50 s long/);
+  });
+});
+
+describe('folders the catalogue meets in the wild', () => {
+  it('lists older runs, skips unfinished ones and reports unreadable ones without failing', async () => {
+    const root = join(tmp, 'wild');
+    const copy = (from: string, to: string) => {
+      mkdirSync(to, { recursive: true });
+      for (const f of readdirSync(from)) writeFileSync(join(to, f), readFileSync(join(from, f)));
+    };
+    // an older version's folder: no model in run.json, no lyric text in alignment.npz
+    copy(runs.withLyrics, join(root, 'old'));
+    const state = JSON.parse(readFileSync(join(root, 'old', 'run.json'), 'utf8'));
+    delete state.model;
+    writeFileSync(join(root, 'old', 'run.json'), JSON.stringify(state));
+    const npz = readNpz(join(root, 'old', 'alignment.npz'));
+    delete npz.lyric_text;
+    writeNpz(join(root, 'old', 'alignment.npz'), npz as Record<string, NpzWritableArray>);
+    // a run still going (codes, no audio yet), and a broken run.json
+    mkdirSync(join(root, 'running'));
+    writeFileSync(join(root, 'running', 'run.json'), readFileSync(join(runs.topOnly, 'run.json')));
+    writeFileSync(join(root, 'running', 'codes_level_2.npz'), readFileSync(join(runs.topOnly, 'codes_level_2.npz')));
+    mkdirSync(join(root, 'broken'));
+    writeFileSync(join(root, 'broken', 'run.json'), '{"samples": ');
+    const s2 = await startExploreServer({ dirs: [root], jobs: false });
+    try {
+      const c = s2.catalog();
+      expect(c.live).toBe(false);
+      expect(c.samples.map((x) => x.runPath.split('/').pop())).toEqual(['old', 'old']);
+      expect(c.samples[0].model).toBe('unknown');
+      // without the text, the alignment still highlights: placeholders of the right length
+      expect(c.samples[0].alignment!.text).toHaveLength(LYRICS.length);
+      expect(c.problems).toHaveLength(1);
+      expect(c.problems[0]).toMatch(/broken: run\.json is not readable/);
+      const u = new URL(s2.url);
+      const refused = await new Promise<number>((resolve) => {
+        const r = request({ host: u.hostname, port: u.port, path: '/api/jobs', method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => resolve(res.statusCode!));
+        r.end('{}');
+      });
+      expect(refused).toBe(403);
+    } finally {
+      await s2.close();
+    }
   });
 });
 
