@@ -27,7 +27,8 @@ describe.runIf(skipReason === undefined)(`CUDA backend parity (${device?.name ??
 
   // cuda/test/kernels_parity.cu, built with the library: GEMV (both weight layouts, batch
   // 1/4/16, model and odd shapes, determinism), LayerNorm, bias + quick-GELU, the residual,
-  // KV-cache stores and decode attention of every type (5b, upsampler and odd shapes) against
+  // KV-cache stores, decode and prefill attention of every type, sampling (the engine's tokens)
+  // and whole layers (5b, upsampler and odd shapes) against
   // cuda/kernels/ops_ref.h (= the engine's ops, checked on the CPU by cuda-helpers).
   it('every kernel within its stated tolerance of its CPU reference', () => {
     const exe = join(packageRoot, 'build', 'cuda', 'jukebox-cuda-parity');

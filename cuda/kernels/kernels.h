@@ -51,6 +51,21 @@ cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int d
 cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
                      __half* vc, cudaStream_t stream);
 
+/**
+ * Prefill attention (kernels/attn_prefill.cu): queries [q_begin, q_end) of a window of
+ * g.len positions, each over its visible key set (every type; enc-dec keys are the
+ * g.enc_len encoder rows). q, k, v, out: fp32 rows of a sample's positions with strides
+ * ldq/ldk/ldv/ldo (q|k|v of one GEMM output share a buffer), samples `*_sample` floats apart.
+ * dh <= 512. Equals the engine's attention_forward / attention_ref row by row.
+ */
+struct PrefillIO {
+  const float *q, *k, *v;
+  float* out;
+  int ldq, ldk, ldv, ldo;
+  size_t q_sample, kv_sample, out_sample;
+};
+cudaError_t attn_prefill(const gpu::AttnGeom& g, int q_begin, int q_end, int n, int heads, int dh, const PrefillIO& io, cudaStream_t stream);
+
 /** Sampling settings as the engine's (csrc/cpu/sampling.h): top_k and top_p never both set. */
 struct Sampling {
   float temperature = 1.0f;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../../csrc/core/philox.h"
+#include "../../csrc/cpu/attention.h"
 #include "../../csrc/cpu/sampling.h"
 #include "../common/half_convert.h"
 #include "../kernels/decode_layer.h"
@@ -297,6 +298,62 @@ void sampling_case(int n, int bins, jb::cuda::Sampling p, float logit_scale) {
   report(name, double(differ) / total, 0.0);
 }
 
+// Prefill attention of a whole window (and a chunk of it) vs the engine's attention_ref,
+// with q|k|v in one buffer as the GEMM writes them.
+void prefill_case(int func, int len, int bc, int prime, int enc, int n, int heads, int dh, int q_begin, int q_end) {
+  jb::gpu::AttnGeom g;
+  g.func = func;
+  g.len = len;
+  g.block_ctx = bc;
+  g.prime_len = prime;
+  g.enc_len = enc;
+  const int st = heads * dh, keys = jb::gpu::attn_key_positions(g);
+  const std::vector<float> qkv = randn(size_t(n) * len * 3 * st), ekv = randn(size_t(n) * std::max(1, enc) * 2 * st);
+  std::vector<float> want(size_t(n) * len * st);
+  jb::AttnShape s;
+  s.func = func;
+  s.len = len;
+  s.block_ctx = bc;
+  s.heads = heads;
+  s.head_dim = dh;
+  s.prime_len = prime;
+  s.enc_len = enc;
+  const bool e = func == 6;
+  for (int b = 0; b < n; ++b) {
+    const float* base = qkv.data() + size_t(b) * len * 3 * st;
+    const float* kvb = e ? ekv.data() + size_t(b) * enc * 2 * st : base + st;
+    jb::attention_ref(s, base, 3 * st, kvb, e ? 2 * st : 3 * st, kvb + st, e ? 2 * st : 3 * st, want.data() + size_t(b) * len * st, st);
+  }
+  Dev<float> dqkv(qkv), dekv(ekv), dout(size_t(n) * len * st);
+  CUDA_OK(cudaMemset(dout.p, 0, dout.n * 4));
+  jb::cuda::PrefillIO io;
+  io.q = dqkv.p;
+  io.k = e ? dekv.p : dqkv.p + st;
+  io.v = e ? dekv.p + st : dqkv.p + 2 * st;
+  io.out = dout.p;
+  io.ldq = 3 * st;
+  io.ldk = io.ldv = e ? 2 * st : 3 * st;
+  io.ldo = st;
+  io.q_sample = size_t(len) * 3 * st;
+  io.kv_sample = e ? size_t(enc) * 2 * st : size_t(len) * 3 * st;
+  io.out_sample = size_t(len) * st;
+  (void)keys;
+  CUDA_OK(jb::cuda::attn_prefill(g, q_begin, q_end, n, heads, dh, io, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dout.get();
+  double worst = 0;
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < len; ++i)
+      for (int c = 0; c < st; ++c) {
+        const size_t at = (size_t(b) * len + i) * st + c;
+        const double w = (i >= q_begin && i < q_end) ? want[at] : 0.0;  // rows outside the chunk stay untouched
+        worst = std::max(worst, std::fabs(double(got[at]) - w));
+      }
+  char name[160];
+  std::snprintf(name, sizeof name, "attn_prefill type %d len=%d bc=%d n=%d heads=%d dh=%d rows [%d, %d)", func, len, bc, n, heads, dh, q_begin, q_end);
+  report(name, worst, 3e-5);
+}
+
 }  // namespace
 
 int main() {
@@ -339,6 +396,13 @@ int main() {
   attn_case(6, 64, 8, 0, 512, 1, 8, 150, want);
   attn_case(6, 32, 8, 0, 384, 4, 4, 128, want);
   attn_case(6, 16, 4, 0, 7, 2, 3, 33, want);
+  // prefill: every type over a whole window, a chunk of one, and 5b-/upsampler-like heads
+  for (int func : {0, 1, 2, 3, 6, 7}) {
+    prefill_case(func, 256, 16, 40, 48, 2, 3, 33, 0, 256);
+    prefill_case(func, 256, 16, 40, 48, 1, 2, 64, 70, 201);
+  }
+  prefill_case(2, 2048, 64, 0, 0, 1, 8, 150, 0, 2048);
+  prefill_case(1, 1024, 512, 0, 0, 1, 1, 480, 0, 1024);
   // sampling: the model's 2048 bins, the default model's 512, an odd size; every filter
   for (int bins : {2048, 512, 37}) {
     sampling_case(16, bins, jb::cuda::Sampling{1.0f, 0, 0.0f}, 3.0f);
