@@ -7,7 +7,8 @@
 //  - the same step replayed from a CUDA graph (no launch overhead);
 //  - the projected seconds of decode compute per second of 5b_lyrics audio at batch 1 (top
 //    level 344.5 tokens/s of audio on the 5b stack, levels 1 and 0 1378 + 5512.5 tokens/s on
-//    the upsampler stack; prefill and the VQ-VAE are not on the GPU yet and not counted).
+//    the upsampler stack; prefill is not counted);
+//  - the VQ-VAE level-0 decoder's real-time factor (official shape, direct convolutions).
 // Stacks: "5b" (width 4800, state 1200, 8 heads, MLP 19200, n_ctx 8192 in 128 blocks) and
 // "upsampler" (width 1920, state 480, 1 head, MLP 7680, n_ctx 8192 in 16 blocks), attention
 // types cycling row / column / previous-row as attn_order 2 does.
@@ -16,11 +17,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "../common/kv_layout.h"
 #include "../kernels/decode_layer.h"
+#include "../kernels/kernels.h"
 
 namespace {
 
@@ -180,6 +183,65 @@ Result bench_stack(const Stack& st, int n, int blocks_wanted) {
   return Result{ms / reps, ms_graph / reps, weight_bytes + kv_bytes_read};
 }
 
+// The official VQ-VAE's level-0 decoder shape (emb 64; width 32 x 2 and depth 4 x 2 at level
+// 0; 3 upsampling blocks of 8 dilated residual convs (dilations 3^7 .. 1) and a k4/s2
+// transposed conv; conv in and out, k3) over the codes of `seconds` of 44.1 kHz audio, with
+// random weights: seconds of audio per second of compute (real-time factor).
+double vq_decode_rtf(double seconds) {
+  const int emb = 64, width = 64, depth = 8, bins = 2048, ups = 3;
+  const int t0 = int(seconds * 44100 / 8);
+  const size_t maxlen = size_t(t0) << ups;
+  int32_t* codes = dalloc<int32_t>(t0);
+  CUDA_OK(cudaMemset(codes, 0, sizeof(int32_t) * t0));
+  float* cb = dalloc<float>(size_t(bins) * emb);
+  float *a = dalloc<float>(maxlen * width), *b = dalloc<float>(maxlen * width), *h = dalloc<float>(maxlen * width);
+  float* out = dalloc<float>(maxlen);
+  fill_float<<<64, 256>>>(cb, size_t(bins) * emb, 0.1f);
+  auto weights = [&](size_t n) {
+    float* w = dalloc<float>(n);
+    fill_float<<<64, 256>>>(w, n, 0.01f);
+    return w;
+  };
+  float *w_in = weights(size_t(width) * emb * 3), *w_out = weights(size_t(width) * 3), *bias = weights(width);
+  std::vector<float*> w_res, w_1x1, w_up;
+  for (int i = 0; i < ups * depth; ++i) {
+    w_res.push_back(weights(size_t(width) * width * 3));
+    w_1x1.push_back(weights(size_t(width) * width));
+  }
+  for (int i = 0; i < ups; ++i) w_up.push_back(weights(size_t(width) * width * 4));
+  CUDA_OK(cudaDeviceSynchronize());
+  auto run = [&] {
+    CUDA_OK(jb::cuda::dequantize(codes, 1, t0, cb, bins, emb, h, 0));
+    CUDA_OK(jb::cuda::conv1d({emb, width, 3, 1, 1, 1, false}, h, 1, t0, w_in, bias, a, false, false, 1.0f, 0));
+    int t = t0;
+    for (int u = 0; u < ups; ++u) {
+      for (int d = depth - 1; d >= 0; --d) {  // the decoder's reversed dilations
+        int dil = 1;
+        for (int k = 0; k < d; ++k) dil *= 3;
+        CUDA_OK(jb::cuda::conv1d({width, width, 3, 1, dil, dil, false}, a, 1, t, w_res[u * depth + d], bias, h, true, false, 1.0f, 0));
+        CUDA_OK(jb::cuda::conv1d({width, width, 1, 1, 0, 1, false}, h, 1, t, w_1x1[u * depth + d], bias, a, true, true, 1.0f, 0));
+      }
+      CUDA_OK(jb::cuda::conv1d({width, width, 4, 2, 1, 1, true}, a, 1, t, w_up[u], bias, b, false, false, 1.0f, 0));
+      std::swap(a, b);
+      t *= 2;
+    }
+    CUDA_OK(jb::cuda::conv1d({width, 1, 3, 1, 1, 1, false}, a, 1, t, w_out, bias, out, false, false, 1.0f, 0));
+  };
+  run();
+  CUDA_OK(cudaDeviceSynchronize());
+  cudaEvent_t e0, e1;
+  CUDA_OK(cudaEventCreate(&e0));
+  CUDA_OK(cudaEventCreate(&e1));
+  CUDA_OK(cudaEventRecord(e0));
+  run();
+  CUDA_OK(cudaEventRecord(e1));
+  CUDA_OK(cudaEventSynchronize(e1));
+  float ms = 0;
+  CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+  free_all();
+  return seconds / (ms * 1e-3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,10 +268,13 @@ int main(int argc, char** argv) {
       std::printf("%-9s %d layers batch %2d: %7.2f ms/step (graph %7.2f), %8.1f tokens/s, %6.1f GB/step read at %5.0f GB/s = %3.0f%% of copy bandwidth\n",
                   stacks[si].name, depth, n, r.ms, r.ms_graph, tps, r.bytes / 1e9, r.bytes / (best * 1e-3) / 1e9, 100.0 * r.bytes / (best * 1e-3) / bw);
     }
+  const double rtf = vq_decode_rtf(10.0);
+  std::printf("VQ-VAE level-0 decoder (official shape, random weights), 10 s of audio: %.0fx real time (direct fp32 convolutions; "
+              "the implicit-GEMM tensor-core version is to come)\n", rtf);
   const double top = 44100.0 / 128, mid = 44100.0 / 32, bottom = 44100.0 / 8;
-  const double secs = top / tps1[0] + (mid + bottom) / tps1[1];
-  std::printf("projected decode compute per second of 5b_lyrics audio at batch 1: %.1f s (top %.1f s + upsamplers %.1f s; "
-              "target <= 8 s on an H100, original ~540 s on a V100; prefill and VQ-VAE decode not counted: not on the GPU yet)\n",
-              secs, top / tps1[0], (mid + bottom) / tps1[1]);
+  const double secs = top / tps1[0] + (mid + bottom) / tps1[1] + 1.0 / rtf;
+  std::printf("projected compute per second of 5b_lyrics audio at batch 1: %.1f s (top %.1f s + upsamplers %.1f s + VQ-VAE decode %.2f s; "
+              "target <= 8 s on an H100, original ~540 s on a V100; window re-prefill not counted)\n",
+              secs, top / tps1[0], (mid + bottom) / tps1[1], 1.0 / rtf);
   return 0;
 }

@@ -66,6 +66,23 @@ struct PrefillIO {
 };
 cudaError_t attn_prefill(const gpu::AttnGeom& g, int q_begin, int q_end, int n, int heads, int dh, const PrefillIO& io, cudaStream_t stream);
 
+/**
+ * VQ-VAE decoder convolutions (kernels/conv1d.cu), PyTorch Conv1d / ConvTranspose1d on NCT
+ * fp32 tensors: weight (cout, cin, k), or (cin, cout, k) when transposed; tout from the
+ * engine's ConvParams::out_len. relu_input applies ReLU to x as it is read; accumulate
+ * computes y += scale * (conv + bias) instead of y = conv + bias (residual blocks).
+ */
+struct ConvShape {
+  int cin = 0, cout = 0, kernel = 1, stride = 1, pad = 0, dilation = 1;
+  bool transposed = false;
+};
+int conv_out_len(const ConvShape& c, int tin);
+cudaError_t conv1d(const ConvShape& c, const float* x, int n, int tin, const float* w, const float* bias, float* y, bool relu_input,
+                   bool accumulate, float scale, cudaStream_t stream);
+
+/** out (n x width x t, NCT) = codebook rows of codes (n x t): the decoder's first input. */
+cudaError_t dequantize(const int32_t* codes, int n, int t, const float* codebook, int bins, int width, float* out, cudaStream_t stream);
+
 /** Sampling settings as the engine's (csrc/cpu/sampling.h): top_k and top_p never both set. */
 struct Sampling {
   float temperature = 1.0f;

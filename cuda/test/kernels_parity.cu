@@ -17,6 +17,7 @@
 
 #include "../../csrc/core/philox.h"
 #include "../../csrc/cpu/attention.h"
+#include "../../csrc/cpu/conv1d.h"
 #include "../../csrc/cpu/sampling.h"
 #include "../common/half_convert.h"
 #include "../kernels/decode_layer.h"
@@ -354,6 +355,64 @@ void prefill_case(int func, int len, int bc, int prime, int enc, int n, int head
   report(name, worst, 3e-5);
 }
 
+// A decoder convolution vs the engine's conv1d_ref / conv_transpose1d_ref, plain, with the
+// input ReLU and as a residual accumulate.
+void conv_case(jb::cuda::ConvShape c, int n, int tin, bool relu, bool accumulate) {
+  jb::ConvParams p;
+  p.cin = c.cin;
+  p.cout = c.cout;
+  p.kernel = c.kernel;
+  p.stride = c.stride;
+  p.pad = c.pad;
+  p.dilation = c.dilation;
+  p.transposed = c.transposed;
+  const int tout = p.out_len(tin);
+  if (jb::cuda::conv_out_len(c, tin) != tout) {
+    report("conv_out_len equals ConvParams::out_len", 1.0, 0.0);
+    return;
+  }
+  const std::vector<float> x = randn(size_t(n) * c.cin * tin), w = randn(size_t(c.cin) * c.cout * c.kernel, 0.3f), bias = randn(c.cout);
+  std::vector<float> xr = x;
+  if (relu) for (auto& v : xr) v = std::max(v, 0.0f);
+  std::vector<float> want(size_t(n) * c.cout * tout);
+  (c.transposed ? jb::conv_transpose1d_ref : jb::conv1d_ref)(p, xr.data(), n, tin, w.data(), bias.data(), want.data());
+  // the size of the terms, for a tolerance relative to them (fp32 vs the reference's double)
+  std::vector<float> ax(xr), aw(w), ab(bias), mag(want.size());
+  for (auto* v : {&ax, &aw, &ab}) for (auto& e : *v) e = std::fabs(e);
+  (c.transposed ? jb::conv_transpose1d_ref : jb::conv1d_ref)(p, ax.data(), n, tin, aw.data(), ab.data(), mag.data());
+  const std::vector<float> y0 = randn(want.size());
+  const float scale = 0.3f;
+  if (accumulate) for (size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + scale * want[i];
+  Dev<float> dx(x), dw(w), db(bias), dy(y0);
+  CUDA_OK(jb::cuda::conv1d(c, dx.p, n, tin, dw.p, db.p, dy.p, relu, accumulate, scale, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dy.get();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1e-6 + mag[i] + (accumulate ? std::fabs(y0[i]) : 0.0)));
+  char name[160];
+  std::snprintf(name, sizeof name, "conv%s cin=%d cout=%d k=%d s=%d p=%d d=%d n=%d tin=%d%s%s", c.transposed ? "_transpose1d" : "1d", c.cin, c.cout, c.kernel,
+                c.stride, c.pad, c.dilation, n, tin, relu ? " relu" : "", accumulate ? " accumulate" : "");
+  report(name, worst, 1e-6 * std::sqrt(double(c.cin * c.kernel)) + 1e-7);  // relative to sum |w x| + |b|
+}
+
+void dequantize_case(int n, int t, int bins, int width) {
+  std::vector<int32_t> codes(size_t(n) * t);
+  for (auto& c : codes) c = int32_t(rng() % bins);
+  const std::vector<float> cb = randn(size_t(bins) * width);
+  Dev<int32_t> dc(codes);
+  Dev<float> dcb(cb), dout(size_t(n) * width * t);
+  CUDA_OK(jb::cuda::dequantize(dc.p, n, t, dcb.p, bins, width, dout.p, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dout.get();
+  int bad = 0;
+  for (int b = 0; b < n; ++b)
+    for (int c = 0; c < width; ++c)
+      for (int i = 0; i < t; ++i) bad += got[(size_t(b) * width + c) * t + i] != cb[size_t(codes[size_t(b) * t + i]) * width + c];
+  char name[128];
+  std::snprintf(name, sizeof name, "dequantize n=%d t=%d bins=%d width=%d (bit-exact)", n, t, bins, width);
+  report(name, bad, 0.0);
+}
+
 }  // namespace
 
 int main() {
@@ -403,6 +462,16 @@ int main() {
   }
   prefill_case(2, 2048, 64, 0, 0, 1, 8, 150, 0, 2048);
   prefill_case(1, 1024, 512, 0, 0, 1, 1, 480, 0, 1024);
+  // VQ-VAE decoder convolutions: the dilated residual convs (k 3, dilation 1..27), the 1x1
+  // convs, the upsampling transposed convs (k 4, stride 2, pad 1), odd lengths; and the lookup
+  for (int d : {1, 3, 9, 27}) conv_case({32, 32, 3, 1, d, d, false}, 2, 333, true, false);
+  conv_case({32, 32, 1, 1, 0, 1, false}, 2, 333, true, true);
+  conv_case({64, 64, 3, 1, 1, 1, false}, 1, 1000, false, false);
+  conv_case({64, 64, 4, 2, 1, 1, true}, 2, 257, false, false);
+  conv_case({32, 1, 3, 1, 1, 1, false}, 2, 2048, false, false);
+  conv_case({7, 5, 5, 3, 2, 2, true}, 3, 19, true, true);
+  dequantize_case(2, 1000, 2048, 64);
+  dequantize_case(1, 37, 512, 8);
   // sampling: the model's 2048 bins, the default model's 512, an odd size; every filter
   for (int bins : {2048, 512, 37}) {
     sampling_case(16, bins, jb::cuda::Sampling{1.0f, 0, 0.0f}, 3.0f);
