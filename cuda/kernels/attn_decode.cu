@@ -9,6 +9,7 @@
 #include "../common/kv_layout.h"
 #include "../common/online_softmax.h"
 #include "kernels.h"
+#include "warp_attend.cuh"
 
 namespace jb {
 namespace cuda {
@@ -16,8 +17,6 @@ namespace cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kDimsPerLane = 16;  // head_dim <= 32 * 16
-constexpr int kMaxHeadDim = 32 * kDimsPerLane;
 constexpr int kMinKeysPerSplit = 64;
 
 struct Args {
@@ -31,11 +30,6 @@ struct Args {
   float* work;  // [sample][head][split][2 + dh]: m, l, acc
 };
 
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 __global__ void attn_decode_kernel(Args a) {
   const int h = blockIdx.x, b = blockIdx.y, split = blockIdx.z;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -44,32 +38,11 @@ __global__ void attn_decode_kernel(Args a) {
   const int t1 = min(run.zero_output ? 0 : run.count, t0 + a.keys_per_split);
   const float* qh = a.q + size_t(b) * a.ldq + size_t(h) * a.dh;
   float qv[kDimsPerLane], acc[kDimsPerLane];
-#pragma unroll
-  for (int i = 0; i < kDimsPerLane; ++i) {
-    const int d = lane + 32 * i;
-    qv[i] = d < a.dh ? qh[d] : 0.0f;
-    acc[i] = 0.0f;
-  }
+  warp_query(qh, a.dh, lane, qv, acc);
   gpu::SoftmaxPartial st = gpu::softmax_empty();
   for (int t = t0 + warp; t < t1; t += kWarps) {
     const size_t base = gpu::kv_index(a.rows, a.heads, a.dh, b, h, run.first_row + t, 0);
-    float s = 0.0f;
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (d < a.dh) s = fmaf(qv[i], __half2float(a.kc[base + d]), s);
-    }
-    s = warp_sum(s) * a.scale;
-    const float m = fmaxf(st.m, s);
-    const float r = gpu::softmax_rescale(st.m, m);
-    const float p = expf(s - m);
-    st.m = m;
-    st.l = st.l * r + p;
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (d < a.dh) acc[i] = fmaf(p, __half2float(a.vc[base + d]), acc[i] * r);
-    }
+    warp_attend_key(qv, a.kc + base, a.vc + base, a.dh, lane, a.scale, st, acc);
   }
   // Merge the warps in order through shared memory.
   __shared__ float s_m[kWarps], s_l[kWarps];
@@ -101,13 +74,7 @@ __global__ void attn_decode_kernel(Args a) {
     }
   }
   if (a.splits == 1) {
-    const float inv = tot.l > 0.0f ? 1.0f / tot.l : 0.0f;
-    float* o = a.out + (size_t(b) * a.heads + h) * a.dh;
-#pragma unroll
-    for (int i = 0; i < kDimsPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (d < a.dh) o[d] = acc[i] * inv;
-    }
+    warp_finish(tot, acc, a.out + (size_t(b) * a.heads + h) * a.dh, a.dh, lane);
     return;
   }
   float* w = a.work + ((size_t(b) * a.heads + h) * a.splits + split) * (2 + a.dh);
@@ -140,13 +107,7 @@ __global__ void attn_combine_kernel(Args a) {
       if (d < a.dh) acc[i] = acc[i] * sx + p[2 + d] * sy;
     }
   }
-  const float inv = tot.l > 0.0f ? 1.0f / tot.l : 0.0f;
-  float* o = a.out + (size_t(b) * a.heads + h) * a.dh;
-#pragma unroll
-  for (int i = 0; i < kDimsPerLane; ++i) {
-    const int d = lane + 32 * i;
-    if (d < a.dh) o[d] = acc[i] * inv;
-  }
+  warp_finish(tot, acc, a.out + (size_t(b) * a.heads + h) * a.dh, a.dh, lane);
 }
 
 __global__ void kv_store_kernel(gpu::AttnGeom g, int row, int rows, int n, int heads, int dh, const float* k, const float* v, int ld,

@@ -8,6 +8,7 @@
 // Reference: the engine's attention_ref (csrc/cpu/attention.cc), row by row.
 #include "../common/online_softmax.h"
 #include "kernels.h"
+#include "warp_attend.cuh"
 
 namespace jb {
 namespace cuda {
@@ -15,7 +16,6 @@ namespace cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kDimsPerLane = 16;
 
 struct Args {
   gpu::AttnGeom g;
@@ -23,11 +23,6 @@ struct Args {
   float scale;
   PrefillIO io;
 };
-
-__device__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 __global__ void attn_prefill_kernel(Args a) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -37,49 +32,22 @@ __global__ void attn_prefill_kernel(Args a) {
   const gpu::KeySpan span = gpu::visible_keys(a.g, i);
   const float* qh = a.io.q + b * a.io.q_sample + size_t(i) * a.io.ldq + size_t(h) * a.dh;
   float qv[kDimsPerLane], acc[kDimsPerLane];
-#pragma unroll
-  for (int d0 = 0; d0 < kDimsPerLane; ++d0) {
-    const int d = lane + 32 * d0;
-    qv[d0] = d < a.dh ? qh[d] : 0.0f;
-    acc[d0] = 0.0f;
-  }
+  warp_query(qh, a.dh, lane, qv, acc);
   gpu::SoftmaxPartial st = gpu::softmax_empty();
   const int count = span.zero_output ? 0 : span.count;
   for (int t = 0; t < count; ++t) {
     const int j = span.at(t);
     const float* kr = a.io.k + b * a.io.kv_sample + size_t(j) * a.io.ldk + size_t(h) * a.dh;
     const float* vr = a.io.v + b * a.io.kv_sample + size_t(j) * a.io.ldv + size_t(h) * a.dh;
-    float s = 0.0f;
-#pragma unroll
-    for (int d0 = 0; d0 < kDimsPerLane; ++d0) {
-      const int d = lane + 32 * d0;
-      if (d < a.dh) s = fmaf(qv[d0], kr[d], s);
-    }
-    s = warp_sum(s) * a.scale;
-    const float m = fmaxf(st.m, s);
-    const float r = gpu::softmax_rescale(st.m, m);
-    const float p = expf(s - m);
-    st.m = m;
-    st.l = st.l * r + p;
-#pragma unroll
-    for (int d0 = 0; d0 < kDimsPerLane; ++d0) {
-      const int d = lane + 32 * d0;
-      if (d < a.dh) acc[d0] = fmaf(p, vr[d], acc[d0] * r);
-    }
+    warp_attend_key(qv, kr, vr, a.dh, lane, a.scale, st, acc);
   }
-  const float inv = st.l > 0.0f ? 1.0f / st.l : 0.0f;
-  float* o = a.io.out + b * a.io.out_sample + size_t(i) * a.io.ldo + size_t(h) * a.dh;
-#pragma unroll
-  for (int d0 = 0; d0 < kDimsPerLane; ++d0) {
-    const int d = lane + 32 * d0;
-    if (d < a.dh) o[d] = acc[d0] * inv;
-  }
+  warp_finish(st, acc, a.io.out + b * a.io.out_sample + size_t(i) * a.io.ldo + size_t(h) * a.dh, a.dh, lane);
 }
 
 }  // namespace
 
 cudaError_t attn_prefill(const gpu::AttnGeom& g, int q_begin, int q_end, int n, int heads, int dh, const PrefillIO& io, cudaStream_t stream) {
-  if (n < 1 || heads < 1 || dh < 1 || dh > 32 * kDimsPerLane || q_begin < 0 || q_end > g.len || !gpu::attn_func_supported(g.func)) {
+  if (n < 1 || heads < 1 || dh < 1 || dh > kMaxHeadDim || q_begin < 0 || q_end > g.len || !gpu::attn_func_supported(g.func)) {
     return cudaErrorInvalidValue;
   }
   if (q_end <= q_begin) return cudaSuccess;

@@ -28,18 +28,7 @@
 
 namespace g = jb::gpu;
 
-static long g_checks = 0;
-
-#define CHECK(cond, ...)                                      \
-  do {                                                        \
-    ++g_checks;                                               \
-    if (!(cond)) {                                            \
-      std::fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                      \
-      std::fprintf(stderr, "\n");                             \
-      std::exit(1);                                           \
-    }                                                         \
-  } while (0)
+#include "check.h"
 
 struct Case {
   int func, len, bc, prime_len, enc_len;
