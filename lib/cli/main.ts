@@ -2,7 +2,7 @@
  * `jukebox` command line. Every command prints a one-line error and exits non-zero on
  * failure; progress bars appear on stderr for anything that runs over a second.
  */
-import type { Backend } from '../backend.js';
+import { BACKENDS, type Backend } from '../backend.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
@@ -28,6 +28,11 @@ function levelsArg(v: string): number[] {
   return out;
 }
 
+/** --backend, the same on every command that runs a model. */
+function backendOption(): Option {
+  return new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices([...BACKENDS]).default('auto');
+}
+
 export function buildProgram(log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Command {
   const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const program = new Command('jukebox')
@@ -42,7 +47,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .requiredOption('--vqvae <file>', 'VQ-VAE (.safetensors from "jukebox convert", or the original .pth.tar)')
     .requiredOption('-o, --output <file>', 'output .npz')
     .option('--levels <list>', 'levels to encode, e.g. 0,1,2 (default: all)', levelsArg)
-    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .addOption(backendOption())
     .action(async (inputs: string[], o: { vqvae: string; output: string; levels?: number[]; backend: Backend }) => {
       await encodeCommand({ inputs, vqvae: o.vqvae, output: o.output, levels: o.levels, backend: o.backend }, log);
     });
@@ -55,7 +60,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .requiredOption('--level <L>', 'which level to decode', intArg('--level'))
     .requiredOption('-o, --output <file>', 'output .wav')
     .addOption(new Option('--format <fmt>', 'WAV sample format: 16-bit PCM (clamped to [-1, 1]) or float32').choices(['s16', 'f32']).default('s16'))
-    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .addOption(backendOption())
     .action(async (codes: string, o: { vqvae: string; level: number; output: string; format: 's16' | 'f32'; backend: Backend }) => {
       await decodeCommand({ codes, ...o }, log);
     });
@@ -101,7 +106,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--resume', 'continue an interrupted run from the codes in --output')
     .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
     .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
-    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .addOption(backendOption())
     .action(async (o: Record<string, unknown>) => {
       const lyrics = o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined);
       const ac = new AbortController();
@@ -156,7 +161,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--prefix <n>', 'primed mode: tokens prefilled before decoding', intArg('--prefix'))
     .option('--chunk <n>', 'primed mode: prefill in chunks of n (default: one pass)', intArg('--chunk'))
     .option('--dump-logits <npz>', 'write every position\'s logits (float32, (n, len, bins))')
-    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices(['auto', 'cuda', 'cpu']).default('auto'))
+    .addOption(backendOption())
     .action(async (prior: string, o: { inputs: string; vqvae?: string; mode: ScoreMode; prefix?: number; chunk?: number; dumpLogits?: string; backend: Backend }) => {
       await scoreCommand({ prior, ...o }, log);
     });

@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { textise } from '../labels/lyrics.js';
 import { defaultModelSet, readModelSet, type ModelSetDefaults } from '../model-set.js';
-import { engineBackend, type Backend, type ResolvedBackend } from '../backend.js';
+import { engineBackend, type Backend, type BackendChoice } from '../backend.js';
 import { readRunState, writeLevelCodes, writeRunState, type RunModel, type RunState } from './run-files.js';
 
 export interface LoadJukeboxOptions {
@@ -109,7 +109,7 @@ export class Jukebox {
   /** Sampling settings recommended by the model folder it came from (explicit options win). */
   readonly defaults: ModelSetDefaults;
   /** The backend that runs this model, and why it was chosen. */
-  readonly backend: { requested: Backend; used: ResolvedBackend; reason: string };
+  readonly backend: BackendChoice;
   /** The files this model was loaded from (written to run.json so a run can be continued later). */
   readonly source: RunModel | undefined;
 
@@ -118,7 +118,7 @@ export class Jukebox {
     vqvae: VQVAE,
     priors: (Prior | undefined)[],
     defaults: ModelSetDefaults = {},
-    backend: { requested: Backend; used: ResolvedBackend; reason: string } = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
+    backend: BackendChoice = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
     source?: RunModel,
   ) {
     this.vqvae = vqvae;
