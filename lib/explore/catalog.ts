@@ -39,6 +39,8 @@ export interface RunFolder {
   id: string;
   state: RunState;
   mtime: Date;
+  /** Levels with a codes_level_L.npz in the folder, top first. */
+  codeLevels: number[];
 }
 
 export function runId(rootIndex: number, rel: string): string {
@@ -72,7 +74,7 @@ export function findRuns(roots: ExploreRoot[], problems: string[]): RunFolder[] 
         try {
           const runJson = join(dir, 'run.json');
           const state = parseRunState(readFileSync(runJson, 'utf8'));
-          runs.push({ rootIndex, rel, abs: dir, id: runId(rootIndex, rel), state, mtime: statSync(runJson).mtime });
+          runs.push({ rootIndex, rel, abs: dir, id: runId(rootIndex, rel), state, mtime: statSync(runJson).mtime, codeLevels: codeLevels(entries.map((e) => e.name)) });
         } catch (e) {
           problems.push(`${join(root.label, rel)}: run.json is not readable (${(e as Error).message})`);
         }
@@ -143,7 +145,7 @@ export class CatalogBuilder {
   private sample(run: RunFolder, index: number, byPath: Map<string, RunFolder>): SampleEntry | undefined {
     const s = run.state;
     const lowest = Math.min(...s.levels);
-    const maxLevel = Math.max(...s.levels, ...codeLevels(run.abs));
+    const maxLevel = Math.max(...s.levels, ...run.codeLevels);
     const levels: LevelEntry[] = [];
     let sampleRate = 0;
     for (let level = maxLevel; level >= 0; level--) {
@@ -162,7 +164,7 @@ export class CatalogBuilder {
       });
     }
     if (levels.length === 0) return undefined;
-    const codes = codeLevels(run.abs).map((level) => ({ level, url: fileUrl('files', run.rootIndex, run.rel, `codes_level_${level}.npz`) }));
+    const codes = run.codeLevels.map((level) => ({ level, url: fileUrl('files', run.rootIndex, run.rel, `codes_level_${level}.npz`) }));
     // The length of what was sampled (a level below it may hold only a prompt's codes).
     const duration = (levels.find((l) => l.level === lowest) ?? levels[levels.length - 1]).duration;
     const parentRun = s.parent ? byPath.get(resolve(run.abs, s.parent.run)) : undefined;
@@ -234,10 +236,10 @@ export class CatalogBuilder {
   }
 }
 
-/** Levels with a codes_level_L.npz in the folder. */
-function codeLevels(dir: string): number[] {
+/** Levels with a codes_level_L.npz among a folder's file names, top first. */
+function codeLevels(names: string[]): number[] {
   const out: number[] = [];
-  for (const f of readdirSync(dir)) {
+  for (const f of names) {
     const m = /^codes_level_(\d+)\.npz$/.exec(f);
     if (m) out.push(Number(m[1]));
   }
