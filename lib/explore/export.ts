@@ -4,16 +4,13 @@
  * catalogue says it is not live, so job controls are hidden. Files keep the paths their URLs
  * name (files/<root>/..., derived/...), so the catalogue's URLs need no rewriting.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { JukeboxError } from '../errors.js';
-import { parseWav } from '../audio/wav.js';
-import { CatalogBuilder, readAlignment } from './catalog.js';
+import { CatalogBuilder } from './catalog.js';
 import type { Catalog } from './catalog-types.js';
 import { catalogScript, exploreRoots } from './server.js';
-import { resolveInRoots } from './safe-path.js';
-import { spectrogramPng } from './spectrogram.js';
-import { alignmentHeatmapPng } from './alignment-view.js';
+import { resolveResource } from './safe-path.js';
 import { checkWebAssets, WEB_ASSETS } from './web-assets.js';
 
 export interface ExportOptions {
@@ -35,55 +32,26 @@ export async function exportSite(o: ExportOptions): Promise<{ catalog: Catalog; 
   writeFileSync(join(o.out, 'catalog.json'), JSON.stringify(catalog));
 
   // Every URL of the catalogue becomes a file at that path.
-  const jobs: { url: string; make: () => Buffer | string }[] = [];
-  const source = (url: string, prefix: string, strip = '') => {
-    const segs = url.split('/').slice(prefix.split('/').length);
-    if (strip) segs[segs.length - 1] = segs[segs.length - 1].slice(0, -strip.length);
-    const r = resolveInRoots(roots, segs);
-    if (!r.ok) throw new JukeboxError('ERR_IO', `${url}: ${r.reason}`);
-    return r.abs;
-  };
-  for (const s of catalog.samples) {
-    for (const l of s.levels) {
-      jobs.push({ url: l.audioUrl, make: () => source(l.audioUrl, 'files') });
-      jobs.push({
-        url: l.spectrogramUrl,
-        make: () => {
-          const path = source(l.spectrogramUrl, 'derived/spectrogram', '.png');
-          const wav = parseWav(readFileSync(path), path);
-          return spectrogramPng(wav.channels[0], wav.sampleRate).png;
-        },
-      });
-    }
-    for (const c of s.codes) jobs.push({ url: c.url, make: () => source(c.url, 'files') });
-    if (s.alignment) {
-      const url = s.alignment.heatmapUrl;
-      jobs.push({
-        url,
-        make: () => {
-          const segs = url.split('/').slice(2);
-          const npz = resolveInRoots(roots, [...segs.slice(0, -1), 'alignment.npz']);
-          if (!npz.ok) throw new JukeboxError('ERR_IO', `${url}: ${npz.reason}`);
-          const a = readAlignment(npz.abs, s.index)!;
-          return alignmentHeatmapPng(a.weights, a.tokens, a.lyricTokens).png;
-        },
-      });
-    }
-  }
+  const urls = catalog.samples.flatMap((s) => [
+    ...s.levels.flatMap((l) => [l.audioUrl, l.spectrogramUrl]),
+    ...s.codes.map((c) => c.url),
+    ...(s.alignment ? [s.alignment.heatmapUrl] : []),
+  ]);
   const seen = new Set<string>();
   let done = 0;
-  for (const j of jobs) {
+  for (const url of urls) {
     done++;
-    if (seen.has(j.url)) continue;
-    seen.add(j.url);
-    const dest = join(o.out, ...j.url.split('/').map((p) => decodeURIComponent(p)));
+    if (seen.has(url)) continue;
+    seen.add(url);
+    const r = resolveResource(roots, url.split('/'));
+    if (!r.ok) throw new JukeboxError('ERR_IO', `${url}: ${r.reason}`);
+    const dest = join(o.out, ...url.split('/').map((p) => decodeURIComponent(p)));
     mkdirSync(dirname(dest), { recursive: true });
-    const made = j.make();
-    if (typeof made === 'string') copyFileSync(made, dest);
-    else writeFileSync(dest, made);
-    o.onProgress?.(done, jobs.length);
+    if (r.kind === 'file') copyFileSync(r.abs, dest);
+    else writeFileSync(dest, r.draw());
+    o.onProgress?.(done, urls.length);
     // Let a progress bar draw between files.
-    if (done % 8 === 0) await new Promise((r) => setImmediate(r));
+    if (done % 8 === 0) await new Promise((next) => setImmediate(next));
   }
   return { catalog, files: seen.size };
 }

@@ -8,18 +8,15 @@
  * JSON POSTs from its own origin, and serves no file outside the given folders
  * (lib/explore/safe-path.ts).
  */
-import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { JukeboxError } from '../errors.js';
-import { parseWav } from '../audio/wav.js';
-import { CatalogBuilder, readAlignment, sampleId, type ExploreRoot, type RunFolder } from './catalog.js';
+import { CatalogBuilder, sampleId, type ExploreRoot, type RunFolder } from './catalog.js';
 import type { Catalog, JobRequest } from './catalog-types.js';
 import { JobManager } from './jobs.js';
-import { resolveInRoots } from './safe-path.js';
-import { spectrogramPng } from './spectrogram.js';
-import { alignmentHeatmapPng } from './alignment-view.js';
+import { resolveResource } from './safe-path.js';
 import { checkWebAssets, WEB_ASSETS } from './web-assets.js';
 
 export interface ExploreServerOptions {
@@ -119,33 +116,11 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
       if (path === '/app.js' || path === '/app.css') return sendFile(req, res, join(assets, path.slice(1)));
       if (path === '/catalog.json') return sendBody(res, 200, TYPES['.json'], JSON.stringify(rescan().catalog));
       if (path === '/catalog.js') return sendBody(res, 200, TYPES['.js'], catalogScript(rescan().catalog));
-      if (segments[0] === 'files') {
-        const r = resolveInRoots(roots, segments.slice(1));
+      if (segments[0] === 'files' || segments[0] === 'derived') {
+        const r = resolveResource(roots, segments);
         if (!r.ok) return sendError(res, r.status, r.reason);
-        return sendFile(req, res, r.abs);
-      }
-      if (segments[0] === 'derived' && segments[1] === 'spectrogram') {
-        const last = segments[segments.length - 1];
-        if (!last.endsWith('.wav.png')) return sendError(res, 404, 'no such image');
-        const r = resolveInRoots(roots, [...segments.slice(2, -1), last.slice(0, -'.png'.length)]);
-        if (!r.ok) return sendError(res, r.status, r.reason);
-        const png = images.get(r.abs, () => {
-          const wav = parseWav(readFileSync(r.abs), r.abs);
-          return spectrogramPng(wav.channels[0], wav.sampleRate).png;
-        });
-        return sendBody(res, 200, TYPES['.png'], png);
-      }
-      if (segments[0] === 'derived' && segments[1] === 'heatmap') {
-        const m = /^sample_(\d+)\.png$/.exec(segments[segments.length - 1]);
-        if (!m) return sendError(res, 404, 'no such image');
-        const r = resolveInRoots(roots, [...segments.slice(2, -1), 'alignment.npz']);
-        if (!r.ok) return sendError(res, r.status, r.reason);
-        const png = images.get(`${r.abs}#${m[1]}`, () => {
-          const a = readAlignment(r.abs, Number(m[1]));
-          if (!a) throw new JukeboxError('ERR_IO', 'no alignment for that sample');
-          return alignmentHeatmapPng(a.weights, a.tokens, a.lyricTokens).png;
-        }, r.abs);
-        return sendBody(res, 200, TYPES['.png'], png);
+        if (r.kind === 'file') return sendFile(req, res, r.abs);
+        return sendBody(res, 200, TYPES['.png'], images.get(r.key, r.draw, r.source));
       }
       if (path === '/api/jobs') return sendJson(res, 200, jobs.list());
       const ev = /^\/api\/jobs\/([0-9a-f]+)\/events$/.exec(path);
@@ -343,7 +318,7 @@ class ImageCache {
   private readonly map = new Map<string, { key: string; png: Buffer }>();
   constructor(private readonly limit: number) {}
 
-  get(id: string, draw: () => Buffer, file = id): Buffer {
+  get(id: string, draw: () => Buffer, file: string): Buffer {
     const st = statSync(file);
     const key = `${st.size}:${st.mtimeMs}`;
     const hit = this.map.get(id);
