@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { streamTensorData, type SafetensorsWriteTensor, writeSafetensors } from './checkpoint/index.js';
 import { JukeboxError } from './errors.js';
 import { mergeHparams } from './hparams/merge.js';
-import { isPresetName, presetKind, PRESET_NAMES, type Hparams } from './hparams/presets.js';
+import { isPresetName, presetKind, PRESET_NAMES, splitByKind, type Hparams } from './hparams/presets.js';
 import { META, FORMAT_TAG, detectKind, openModelFile, storedHparams, type ModelKind } from './model-file.js';
 import { vqvaeHparams } from './vqvae/hparams.js';
 import { validateVQVAEFile } from './vqvae/vqvae.js';
@@ -47,9 +47,12 @@ export interface ConvertResult {
   kind: ModelKind;
   tensors: number;
   bytes: number;
+  /** The structure stored (this kind's names only). */
   hparams: Hparams;
   preset?: string;
   placeholders: string[];
+  /** Names in the checkpoint's hps that the original never had: stored apart, not used. */
+  unrecognised: string[];
 }
 
 export async function convertCheckpoint(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
@@ -67,22 +70,35 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
   if (!kind) {
     throw new JukeboxError('ERR_MODEL_KIND', `${input}: the state dict holds neither a Jukebox VQ-VAE (encoders.*) nor a prior (prior.*, y_emb.*)`);
   }
-  const { hparams, preset } = mergeHparams({
+  const { hparams, preset, other, unrecognised, given } = mergeHparams({
     preset: opts.preset ?? (kind === 'vqvae' ? 'vqvae' : undefined),
     checkpointHps: file.checkpointHps,
     configPath: opts.config,
+    checkpointLabel: input,
   });
   if (preset && presetKind(preset) !== kind) {
     throw new JukeboxError('ERR_MODEL_KIND', `${input} holds a ${kind === 'vqvae' ? 'VQ-VAE' : 'prior'}, but preset "${preset}" describes a ${presetKind(preset) === 'vqvae' ? 'VQ-VAE' : 'prior'}`);
   }
 
+  // The structure this kind of model is built from; the original's other names (the VQ-VAE
+  // structure a prior's hps repeats, training and sampling settings) are kept beside it.
+  const { own: structureHparams, rest } = splitByKind(hparams, kind);
+  for (const [k, v] of Object.entries(structureHparams)) {
+    // JSON has no inf/nan: written, such a value would come back as null and the file not load.
+    const bad = typeof v === 'number' ? !Number.isFinite(v) : Array.isArray(v) && v.some((x) => !Number.isFinite(x));
+    if (bad) throw new JukeboxError('ERR_HPARAMS', `${input}: hyperparameter ${k} = ${Array.isArray(v) ? `[${v.join(', ')}]` : v} is not a finite number`);
+  }
+  const givenNames = new Set(given);
+  const kept: Record<string, unknown> = { ...Object.fromEntries(Object.entries(rest).filter(([k]) => givenNames.has(k))), ...other };
   const metadata: Record<string, string> = {
     [META.format]: FORMAT_TAG,
     [META.kind]: kind,
-    [META.hparams]: JSON.stringify(hparams),
+    [META.hparams]: JSON.stringify(structureHparams),
     [META.source]: JSON.stringify({ file: basename(input), format: file.format, step: file.torch?.step ?? null }),
   };
   if (preset) metadata[META.preset] = preset;
+  if (Object.keys(kept).length > 0) metadata[META.otherHparams] = JSON.stringify(kept);
+  if (Object.keys(unrecognised).length > 0) metadata[META.unrecognisedHparams] = JSON.stringify(unrecognised);
 
   if (kind === 'vqvae') {
     validateVQVAEFile(file, vqvaeHparams(hparams, input));
@@ -131,5 +147,5 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
     source: counted(name),
   }));
   await writeSafetensors(output, tensors, metadata);
-  return { kind, tensors: tensors.length, bytes: total, hparams, preset, placeholders: file.torch?.placeholders ?? [] };
+  return { kind, tensors: tensors.length, bytes: total, hparams: structureHparams, preset, placeholders: file.torch?.placeholders ?? [], unrecognised: Object.keys(unrecognised) };
 }

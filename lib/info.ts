@@ -1,6 +1,8 @@
 /**
  * `jukebox info`: what a checkpoint holds, read without running anything from it.
  */
+import { ORIGINAL_HPARAMS } from './hparams/original.js';
+import { KNOWN_HPARAMS, splitByKind, type Hparams } from './hparams/presets.js';
 import { detectKind, META, openModelFile, storedHparams, type ModelFile } from './model-file.js';
 
 export interface ModelInfo {
@@ -17,6 +19,10 @@ export interface ModelInfo {
   placeholders?: string[];
   /** Hyperparameters stored in a converted file, or found in a checkpoint's hps. */
   hparams?: Record<string, unknown>;
+  /** The original's names that do not shape the model (training, sampling, data settings). */
+  otherHparams?: Record<string, unknown>;
+  /** Names the original never had (a checkpoint's hps may hold some): kept, never used. */
+  unrecognisedHparams?: Record<string, unknown>;
   vqvaeHparams?: Record<string, unknown>;
   preset?: string;
   source?: unknown;
@@ -42,8 +48,20 @@ export function modelInfo(path: string): ModelInfo {
     info.step = f.torch.step;
     info.placeholders = f.torch.placeholders;
     info.hparams = f.checkpointHps;
+    if (f.checkpointHps) {
+      // What the checkpoint's hps holds, sorted the way convert stores it.
+      const other: Record<string, unknown> = {}, unknown: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(f.checkpointHps)) {
+        if (KNOWN_HPARAMS.has(k)) continue;
+        (ORIGINAL_HPARAMS.has(k) ? other : unknown)[k] = v;
+      }
+      if (Object.keys(other).length > 0) info.otherHparams = other;
+      if (Object.keys(unknown).length > 0) info.unrecognisedHparams = unknown;
+    }
   } else {
     info.hparams = storedHparams(f);
+    info.otherHparams = storedHparams(f, META.otherHparams);
+    info.unrecognisedHparams = storedHparams(f, META.unrecognisedHparams);
     info.vqvaeHparams = storedHparams(f, META.vqvaeHparams);
     info.preset = f.metadata[META.preset];
     if (f.metadata[META.vocab]) {
@@ -71,6 +89,12 @@ const SUMMARY_HPARAMS = [
   'level', 'n_ctx', 'prior_width', 'prior_depth', 'heads', 'attn_order', 'blocks', 'y_bins', 'use_tokens', 'n_tokens',
 ];
 
+/** A value in one short line (long lists and strings cut). */
+function short(v: unknown): string {
+  const t = JSON.stringify(v) ?? String(v);
+  return t.length > 40 ? `${t.slice(0, 37)}...` : t;
+}
+
 export function formatInfo(i: ModelInfo, allKeys = false): string {
   const lines: string[] = [];
   lines.push(`${i.path}`);
@@ -84,10 +108,22 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   if (i.preset) lines.push(`  preset:      ${i.preset}`);
   if (i.source) lines.push(`  source:      ${JSON.stringify(i.source)}`);
   if (i.hparams) {
-    const shown = SUMMARY_HPARAMS.filter((k) => k in i.hparams!).map((k) => `${k}=${JSON.stringify(i.hparams![k])}`);
+    // A prior's own structure only: files exported before the split also carry the base
+    // VQ-VAE defaults, which that prior never used (its VQ-VAE is the vqvae line below).
+    const own = i.kind ? splitByKind(i.hparams as Hparams, i.kind).own : i.hparams;
+    const shown = SUMMARY_HPARAMS.filter((k) => k in own).map((k) => `${k}=${JSON.stringify(own[k])}`);
     lines.push(`  hparams:     ${shown.join(' ') || '(none of the structural ones)'}`);
   } else {
     lines.push('  hparams:     none stored (convert with --preset or --config)');
+  }
+  if (i.otherHparams) {
+    const entries = Object.entries(i.otherHparams);
+    const shown = entries.slice(0, 12).map(([k, v]) => `${k}=${short(v)}`);
+    lines.push(`  other:       ${shown.join(' ')}${entries.length > 12 ? ` ... (${entries.length} in all; --json lists them)` : ''} (training/sampling settings of the original, kept as metadata)`);
+  }
+  if (i.unrecognisedHparams) {
+    const names = Object.keys(i.unrecognisedHparams);
+    lines.push(`  unknown:     ${names.slice(0, 12).join(', ')}${names.length > 12 ? `, ... (${names.length})` : ''} (not names the original defines; kept, not used)`);
   }
   if (i.vqvaeHparams) {
     const v = i.vqvaeHparams;

@@ -31,6 +31,10 @@ export const META = {
   source: 'jukebox.source',
   /** Artist/genre vocabulary of a prior (lib/labels/vocab.ts Vocabulary as JSON). */
   vocab: 'jukebox.vocab',
+  /** The original's hyperparameters that do not shape the model (training, sampling, data), as JSON. */
+  otherHparams: 'jukebox.hparams_other',
+  /** Names in the checkpoint's hps that the original never had, as JSON (kept, never used). */
+  unrecognisedHparams: 'jukebox.hparams_unrecognised',
 } as const;
 export const FORMAT_TAG = 'jukebox-node/1';
 

@@ -221,3 +221,25 @@ export function defaults(): Hparams {
 
 /** Every hyperparameter name this package understands. */
 export const KNOWN_HPARAMS: ReadonlySet<string> = new Set(Object.keys(DEFAULTS));
+
+/** The names that shape a VQ-VAE (DEFAULTS["vqvae"], ["vqvae_conv_block"], and sr). */
+export const VQVAE_HPARAMS: ReadonlySet<string> = new Set([
+  'levels', 'downs_t', 'strides_t', 'hvqvae_multipliers', 'emb_width', 'l_bins', 'use_bottleneck',
+  'depth', 'width', 'm_conv', 'dilation_growth_rate', 'dilation_cycle', 'vqvae_reverse_decoder_dilation', 'sr',
+]);
+
+/**
+ * The structure of one kind of model out of a merged set: a VQ-VAE keeps its own names, a
+ * prior everything but the VQ-VAE's (its VQ-VAE's structure is stored beside it), so a
+ * converted prior no longer carries the base VQ-VAE defaults it never used. sr stays with
+ * both (the prior's timing signal uses it). The rest goes to `rest`.
+ */
+export function splitByKind(h: Hparams, kind: 'vqvae' | 'prior'): { own: Hparams; rest: Hparams } {
+  const own: Hparams = {};
+  const rest: Hparams = {};
+  for (const [k, v] of Object.entries(h)) {
+    const mine = k === 'sr' || (kind === 'vqvae' ? VQVAE_HPARAMS.has(k) : !VQVAE_HPARAMS.has(k));
+    (mine ? own : rest)[k] = v;
+  }
+  return { own, rest };
+}

@@ -5,6 +5,7 @@
  * attention type of every layer.
  */
 import { JukeboxError } from '../errors.js';
+import { checkProduct, LIMITS, maxDilation } from '../hparams/bounds.js';
 import type { Hparams } from '../hparams/presets.js';
 import { hopLengths, type VQVAEHparams } from '../vqvae/hparams.js';
 
@@ -101,11 +102,13 @@ export function attnFunc(order: number, d: number): number {
   }
 }
 
-function num(h: Hparams, key: string, source: string, opts: { int?: boolean; min?: number; nullable?: boolean } = {}): number {
+function num(h: Hparams, key: string, source: string, opts: { int?: boolean; min?: number; max?: number; nullable?: boolean } = {}): number {
   const v = h[key];
   if (v === null && opts.nullable) return NaN;
-  if (typeof v !== 'number' || (opts.int && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min)) {
-    throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter ${key} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}, got ${JSON.stringify(v)}`);
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isSafeInteger(v)) || (opts.min !== undefined && v < opts.min) || v > max) {
+    const range = opts.min !== undefined ? ` in [${opts.min}, ${max}]` : ` <= ${max}`;
+    throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter ${key} must be ${opts.int ? 'an integer' : 'a finite number'}${range}, got ${JSON.stringify(v)}${typeof v === 'number' && v > max ? ` (the limit is ${max})` : ''}`);
   }
   return v;
 }
@@ -117,14 +120,16 @@ function transformer(
   len: number,
   extra: { primeLen?: number; encLen?: number },
 ): TransformerStructure {
-  const width = num(h, `${p === '' ? 'prior_' : p}width`, source, { int: true, min: 1 });
-  const depth = num(h, `${p === '' ? 'prior_' : p}depth`, source, { int: true, min: 1 });
-  const heads = num(h, `${p}heads`, source, { int: true, min: 1 });
-  const order = num(h, `${p}attn_order`, source, { int: true, min: 0 });
+  const width = num(h, `${p === '' ? 'prior_' : p}width`, source, { int: true, min: 1, max: LIMITS.channels });
+  const depth = num(h, `${p === '' ? 'prior_' : p}depth`, source, { int: true, min: 1, max: LIMITS.transformerDepth });
+  const heads = num(h, `${p}heads`, source, { int: true, min: 1, max: LIMITS.heads });
+  const order = num(h, `${p}attn_order`, source, { int: true, min: 0, max: 12 });
   const blocksRaw = h[`${p}blocks`];
-  const state = Math.trunc(num(h, `${p}m_attn`, source, { min: 0 }) * width);
-  const mlp = Math.trunc(num(h, `${p}m_mlp`, source, { min: 0 }) * width);
-  if (state % heads !== 0) throw new JukeboxError('ERR_HPARAMS', `${source}: n_state ${state} is not a multiple of ${p}heads ${heads}`);
+  const state = Math.trunc(num(h, `${p}m_attn`, source, { min: 0, max: LIMITS.multiplier }) * width);
+  const mlp = Math.trunc(num(h, `${p}m_mlp`, source, { min: 0, max: LIMITS.multiplier }) * width);
+  if (state < heads || state % heads !== 0) throw new JukeboxError('ERR_HPARAMS', `${source}: n_state ${state} (${p}m_attn x width) is not a positive multiple of ${p}heads ${heads}`);
+  if (mlp < 1) throw new JukeboxError('ERR_HPARAMS', `${source}: the MLP width ${mlp} (${p}m_mlp x width) must be at least 1`);
+  checkProduct(source, `the ${p === '' ? 'prior' : 'lyric encoder'}'s MLP and attention width`, Math.max(state, mlp), LIMITS.channels * LIMITS.multiplier);
   const attnFuncs = Array.from({ length: depth }, (_, d) => attnFunc(order, d));
   for (const f of attnFuncs) {
     if (f === 4 || f === 5) {
@@ -137,7 +142,7 @@ function transformer(
     if (needsBlocks) throw new JukeboxError('ERR_HPARAMS', `${source}: ${p}blocks is required by ${p}attn_order ${order}`);
     blocks = 1;
   } else {
-    blocks = num(h, `${p}blocks`, source, { int: true, min: 1 });
+    blocks = num(h, `${p}blocks`, source, { int: true, min: 1, max: LIMITS.context });
   }
   if (len % blocks !== 0) throw new JukeboxError('ERR_HPARAMS', `${source}: context ${len} is not a multiple of ${p}blocks ${blocks}`);
   if (h[`${p}pos_init`] === true) {
@@ -160,16 +165,29 @@ export function priorStructure(h: Hparams, vq: VQVAEHparams, source: string): Pr
   if (h.copy_input === true) throw new JukeboxError('ERR_HPARAMS', `${source}: copy_input priors are not supported`);
   if (h.labels === false) throw new JukeboxError('ERR_HPARAMS', `${source}: priors without labels (labels = false) are not supported`);
   const hops = hopLengths(vq);
-  const nCtx = num(h, 'n_ctx', source, { int: true, min: 1 });
+  const nCtx = num(h, 'n_ctx', source, { int: true, min: 1, max: LIMITS.context });
   const upsampler = level !== vq.levels - 1;
-  const useTokens = h.use_tokens === true && num(h, 'n_tokens', source, { int: true, min: 0 }) > 0;
+  const useTokens = h.use_tokens === true && num(h, 'n_tokens', source, { int: true, min: 0, max: LIMITS.tokens }) > 0;
   const single = h.single_enc_dec === true;
   const nTokens = useTokens ? (h.n_tokens as number) : 0;
-  const nVocab = useTokens ? num(h, 'n_vocab', source, { int: true, min: 1 }) : 0;
+  const nVocab = useTokens ? num(h, 'n_vocab', source, { int: true, min: 1, max: LIMITS.tokens }) : 0;
   const lyrics = !useTokens ? 'none' : single ? 'combined' : 'encoder';
+  if (lyrics === 'combined' && nTokens + nCtx > LIMITS.context) {
+    throw new JukeboxError('ERR_HPARAMS', `${source}: n_tokens + n_ctx = ${nTokens + nCtx} exceeds the context limit ${LIMITS.context}`);
+  }
   const yBins = h.y_bins;
-  if (!Array.isArray(yBins) || yBins.length !== 2) throw new JukeboxError('ERR_HPARAMS', `${source}: y_bins must be [genre_bins, artist_bins], got ${JSON.stringify(yBins)}`);
+  if (!Array.isArray(yBins) || yBins.length !== 2 || !yBins.every((b) => Number.isSafeInteger(b) && b >= 1 && b <= LIMITS.labelBins)) {
+    throw new JukeboxError('ERR_HPARAMS', `${source}: y_bins must be [genre_bins, artist_bins], two integers in [1, ${LIMITS.labelBins}], got ${JSON.stringify(yBins)}`);
+  }
   const minD = h.min_duration, maxD = h.max_duration;
+  for (const [k, d] of [['min_duration', minD], ['max_duration', maxD]] as const) {
+    if (d !== null && d !== undefined && (typeof d !== 'number' || !Number.isFinite(d) || d < 0 || d > LIMITS.duration)) {
+      throw new JukeboxError('ERR_HPARAMS', `${source}: ${k} must be null or a number of seconds in [0, ${LIMITS.duration}], got ${JSON.stringify(d)}`);
+    }
+  }
+  if (typeof minD === 'number' && typeof maxD === 'number' && !(minD < maxD)) {
+    throw new JukeboxError('ERR_HPARAMS', `${source}: min_duration ${minD} must be below max_duration ${maxD}`);
+  }
   const timing = !upsampler;
   if (timing && (typeof minD !== 'number' || typeof maxD !== 'number')) {
     throw new JukeboxError('ERR_HPARAMS', `${source}: a top-level prior needs min_duration and max_duration for its timing signal`);
@@ -195,29 +213,49 @@ export function priorStructure(h: Hparams, vq: VQVAEHparams, source: string): Pr
     labels: {
       genreBins: yBins[0],
       artistBins: yBins[1],
-      tBins: num(h, 't_bins', source, { int: true, min: 1 }),
-      maxBowGenreSize: num(h, 'max_bow_genre_size', source, { int: true, min: 1 }),
+      tBins: num(h, 't_bins', source, { int: true, min: 1, max: LIMITS.timeBins }),
+      maxBowGenreSize: num(h, 'max_bow_genre_size', source, { int: true, min: 1, max: LIMITS.bowGenres }),
       minDuration: typeof minD === 'number' ? minD : null,
       maxDuration: typeof maxD === 'number' ? maxD : null,
-      sr: num(h, 'sr', source, { min: 1 }),
+      sr: num(h, 'sr', source, { min: 1, max: LIMITS.sampleRate }),
       v3: h.labels_v3 === true,
     },
   };
   if (lyrics === 'encoder') s.encoder = transformer(h, 'prime_', source, nTokens, {});
   if (upsampler) {
-    const depth = num(h, 'cond_depth', source, { int: true, min: 0 });
+    const depth = num(h, 'cond_depth', source, { int: true, min: 0, max: LIMITS.convDepth });
     const cycle = h.cond_dilation_cycle;
+    if (cycle !== null && cycle !== undefined && (typeof cycle !== 'number' || !Number.isSafeInteger(cycle) || cycle < 1 || cycle > LIMITS.convDepth)) {
+      throw new JukeboxError('ERR_HPARAMS', `${source}: cond_dilation_cycle must be null or an integer in [1, ${LIMITS.convDepth}], got ${JSON.stringify(cycle)}`);
+    }
     s.cond = {
-      width: num(h, 'cond_width', source, { int: true, min: 1 }),
+      width: num(h, 'cond_width', source, { int: true, min: 1, max: LIMITS.channels }),
       depth,
-      mConv: num(h, 'cond_m_conv', source, { min: 0 }),
-      growth: num(h, 'cond_dilation_growth_rate', source, { int: true, min: 1 }),
+      mConv: num(h, 'cond_m_conv', source, { min: 0, max: LIMITS.multiplier }),
+      growth: num(h, 'cond_dilation_growth_rate', source, { int: true, min: 1, max: LIMITS.dilationGrowth }),
       cycle: typeof cycle === 'number' ? cycle : null,
       resScale: h.cond_res_scale === true ? 1 / Math.sqrt(depth) : 1,
       down: vq.downs_t[level + 1],
       stride: vq.strides_t[level + 1],
       container: h.cond_c_res === 1 ? 'blocks' : 'model',
     };
+    checkProduct(source, 'the conditioner\'s residual width (cond_m_conv x cond_width)', Math.trunc(s.cond.mConv * s.cond.width), LIMITS.channels);
+    checkProduct(source, 'the conditioner\'s largest dilation', maxDilation(depth, s.cond.growth, s.cond.cycle), LIMITS.dilation);
   }
+  checkProduct(source, 'the parameters this structure implies', priorParameterEstimate(s), LIMITS.priorParameters);
   return s;
+}
+
+/**
+ * Roughly how many weights the structure has (transformer layers, embeddings, output, lyric
+ * encoder, conditioner): enough to refuse a structure no machine could hold before any
+ * layout is listed or buffer sized. Official 5b_lyrics: about 5.6e9.
+ */
+export function priorParameterEstimate(s: PriorStructure): number {
+  const layers = (t: TransformerStructure) => t.depth * (t.width * t.state * 4 + 2 * t.width * t.mlp);
+  let n = layers(s.prior) + s.prior.len * s.prior.width + 2 * s.bins * s.prior.width;
+  n += (s.labels.genreBins + s.labels.artistBins + 3 * s.labels.tBins) * s.prior.width;
+  if (s.encoder) n += layers(s.encoder) + s.encoder.len * s.encoder.width + s.nVocab * s.encoder.width;
+  if (s.cond) n += s.cond.depth * 2 * 3 * s.cond.width * Math.trunc(s.cond.mConv * s.cond.width);
+  return n;
 }

@@ -28,6 +28,20 @@ BASE = {
 
 SR = 22050
 
+# The names that shape a VQ-VAE (lib/hparams/presets.ts VQVAE_HPARAMS). An export stores the
+# structure actually built: a VQ-VAE its own names, a prior all but these (its VQ-VAE's
+# structure travels beside it in jukebox.vqvae_hparams); sr stays with both.
+VQVAE_KEYS = frozenset(['levels', 'downs_t', 'strides_t', 'hvqvae_multipliers', 'emb_width', 'l_bins',
+                        'use_bottleneck', 'depth', 'width', 'm_conv', 'dilation_growth_rate',
+                        'dilation_cycle', 'vqvae_reverse_decoder_dilation', 'sr'])
+
+
+def structure_of(kind, hparams):
+    """The hyperparameters of one kind of model ('vqvae' or 'prior') out of a merged set."""
+    if kind == 'vqvae':
+        return {k: v for k, v in hparams.items() if k in VQVAE_KEYS}
+    return {k: v for k, v in hparams.items() if k == 'sr' or k not in VQVAE_KEYS}
+
 VQVAE = {
     'sr': SR, 'levels': 3, 'downs_t': [3, 2, 2], 'strides_t': [2, 2, 2],  # hops 8, 32, 128
     'emb_width': 64, 'l_bins': 512, 'width': 32, 'depth': 4, 'm_conv': 1.0,

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .configs import structure_of
 from .safetensors_io import save_file
 
 FORMAT_TAG = 'jukebox-node/1'
@@ -330,8 +331,8 @@ def export_prior(model, hparams, vqvae_hparams, vocab, path, dtype=torch.float32
     meta = {
         'format': FORMAT_TAG,
         'jukebox.kind': 'prior',
-        'jukebox.hparams': json.dumps(hparams),
-        'jukebox.vqvae_hparams': json.dumps(vqvae_hparams),
+        'jukebox.hparams': json.dumps(structure_of('prior', hparams)),
+        'jukebox.vqvae_hparams': json.dumps(structure_of('vqvae', vqvae_hparams)),
         'jukebox.source': json.dumps(source or {'trainer': 'jukebox-train prior'}),
     }
     if vocab is not None:

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .configs import structure_of
 from .safetensors_io import save_file
 
 
@@ -263,6 +264,6 @@ def engine_tensors(model):
 
 def export_vqvae(model, hparams, path, dtype=torch.float32, source=None):
     tensors = {k: v.to(dtype) for k, v in engine_tensors(model).items()}
-    meta = {'format': 'jukebox-node/1', 'jukebox.kind': 'vqvae', 'jukebox.hparams': json.dumps(hparams),
+    meta = {'format': 'jukebox-node/1', 'jukebox.kind': 'vqvae', 'jukebox.hparams': json.dumps(structure_of('vqvae', hparams)),
             'jukebox.source': json.dumps(source or {'format': 'jukebox-train'})}
     save_file(path, tensors, meta)
