@@ -10,8 +10,6 @@ import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
 import { loadVQVAE } from '../vqvae/vqvae.js';
 import { engineBackend, type Backend } from '../backend.js';
 import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
-import { loadPrior } from '../prior/prior.js';
-import { scorePrior, type ScoreMode } from '../score.js';
 import { progressBar } from './progress.js';
 import { writeRunAudio } from '../generate/run-files.js';
 
@@ -249,50 +247,5 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
   }
 }
 
-export interface ScoreArgs {
-  /** auto (default) | cuda | cpu: checked and reported; the models run on the CPU until the CUDA model path lands. */
-  backend?: Backend;
-  prior: string;
-  vqvae?: string;
-  inputs: string;
-  mode: ScoreMode;
-  prefix?: number;
-  chunk?: number;
-  dumpLogits?: string;
-}
-
-/** Inputs: an .npz with y (n, label_len) and tokens (n, n_ctx) or combined (n, len), plus upper for upsamplers. */
-export async function scoreCommand(a: ScoreArgs, log: Log): Promise<void> {
-  log(`backend: ${engineBackend(a.backend).reason}`);
-  const arrays = readNpz(a.inputs);
-  const int32 = (name: string, required: boolean): { data: Int32Array; shape: number[] } | undefined => {
-    const arr = arrays[name];
-    if (!arr) {
-      if (required) throw new JukeboxError('ERR_INVALID_ARGUMENT', `${a.inputs} has no array "${name}"`);
-      return undefined;
-    }
-    if (!INTEGER_DTYPES.has(arr.dtype)) throw new JukeboxError('ERR_CODES', `${a.inputs}: ${name} must hold integers`);
-    return { data: Int32Array.from(arr.data as ArrayLike<number | bigint>, (v) => Number(v)), shape: arr.shape };
-  };
-  const y = int32('y', true)!;
-  const prior = await loadPrior(a.prior, { vqvae: a.vqvae });
-  try {
-    const r = await scorePrior(prior, {
-      n: y.shape[0],
-      y: y.data,
-      tokens: int32('tokens', false)?.data,
-      combined: int32('combined', false)?.data,
-      upper: int32('upper', false)?.data,
-      mode: a.mode,
-      prefix: a.prefix,
-      chunk: a.chunk,
-    });
-    log(`${a.mode}: ${r.bitsPerToken.toFixed(6)} bits per token over ${y.shape[0]} x ${r.len} tokens`);
-    if (a.dumpLogits) {
-      writeNpz(a.dumpLogits, { logits: { dtype: 'float32', shape: [y.shape[0], r.len, r.bins], data: r.logits } });
-      log(`wrote ${a.dumpLogits} (logits, float32, shape (${y.shape[0]}, ${r.len}, ${r.bins}))`);
-    }
-  } finally {
-    prior.dispose();
-  }
-}
+// `jukebox score` lives in its own file; re-exported so main.ts and callers keep one import.
+export { scoreCommand, type ScoreArgs } from './score-command.js';

@@ -7,10 +7,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
-import type { ScoreMode } from '../score.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
-import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand } from './commands.js';
+import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand, type ScoreArgs } from './commands.js';
 import { join } from 'node:path';
 import { exploreCommand } from './explore.js';
 
@@ -153,17 +152,42 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
 
   program
     .command('score')
-    .description('run a prior over given tokens (teacher forcing) and report bits per token: full forward, KV-cached decoding, or prefill + decoding')
-    .argument('<prior>', 'prior (.safetensors, or .pth.tar with --vqvae)')
-    .requiredOption('--inputs <npz>', '.npz with y (n, label_len incl. lyric tokens) and tokens (n, n_ctx) or combined (n, len); upper for upsamplers')
-    .option('--vqvae <file>', 'the VQ-VAE, for an original .pth.tar prior')
-    .addOption(new Option('--mode <mode>', 'forward, sample (decode from the start) or primed (prefill --prefix tokens, then decode)').choices(['forward', 'sample', 'primed']).default('forward'))
-    .option('--prefix <n>', 'primed mode: tokens prefilled before decoding', intArg('--prefix'))
-    .option('--chunk <n>', 'primed mode: prefill in chunks of n (default: one pass)', intArg('--chunk'))
-    .option('--dump-logits <npz>', 'write every position\'s logits (float32, (n, len, bins))')
+    .description("a prior's bits per token on given codes (teacher forcing) in one of three ways, optionally with every position's logits")
+    .usage('CODES --prior P.safetensors --vqvae V.safetensors [--labels y.npy] [--upper U.npy] [--mode forward|cached|chunked] [--prefix N] [--chunk C] [--dump-logits OUT.npy]')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Forms:',
+        '  jukebox score CODES --prior P --vqvae V [...]         music codes, as "jukebox encode" or the original write them;',
+        '                                                        a lyric model\'s lyric tokens come from --labels',
+        '  jukebox score PRIOR --inputs X.npz [--vqvae V] [...]  the older form, in the transformer\'s own tokens',
+        '                                                        (--mode forward|sample|primed, --prefix in transformer positions)',
+        '',
+        "CODES must be one window: exactly n_ctx codes per row, each in [0, the VQ-VAE's l_bins).",
+        'Without --labels every row gets artist 0 and genre 0 ("unknown"), offset 0, a song as long as',
+        "the window (at least the prior's min_duration) and no lyrics; a note says so.",
+        '--dump-logits covers the whole transformer sequence: for a combined lyric model (1b_lyrics)',
+        'its lyric positions come first and bins = n_vocab + l_bins.',
+      ].join('\n'),
+    )
+    .argument('<input>', "CODES, int32 .npy (batch, n_ctx) of the prior's level (or an .npz with level_L); in the older form, the prior")
+    .option('--prior <file>', 'the prior (.safetensors, or .pth.tar with --vqvae)')
+    .option('--vqvae <file>', "the VQ-VAE: needed for a .pth.tar prior; for a converted prior, checked to be the one it was built for (levels, bins, hops)")
+    .option('--labels <npy>', "the original's label rows y, (batch, 4 + max_bow_genre_size + n_tokens) or one row for all, lyric tokens after the head for lyric models (default: unknown artist/genre, offset 0, no lyrics)")
+    .option('--upper <npy>', "upsamplers: the level above's codes, (batch, n_ctx / cond_downsample) (.npy, or .npz with level_{L+1}; default: CODES' .npz)")
+    .option('--inputs <npz>', 'the older form: .npz with y (n, label_len incl. lyric tokens) and tokens (n, n_ctx) or combined (n, len); upper for upsamplers')
+    .addOption(
+      new Option('--mode <mode>', 'forward: one teacher-forced pass; cached: KV-cached decoding from position 0 (a combined lyric model prefills its lyrics); chunked: --prefix N prefilled in chunks of --chunk C, then decoding (sample, primed: the older names)')
+        .choices(['forward', 'cached', 'chunked', 'sample', 'primed'])
+        .default('forward'),
+    )
+    .option('--prefix <n>', 'chunked: codes prefilled before decoding (codes of CODES, a lyric model\'s lyric tokens always come first; older form: transformer positions, default 0)', intArg('--prefix'))
+    .option('--chunk <n>', 'cached/chunked: prefill in chunks of n positions (default: one pass)', intArg('--chunk'))
+    .option('--dump-logits <file>', "write every position's logits over the whole transformer sequence, float32 (batch, len, bins): .npy, or .npz (array logits)")
     .addOption(backendOption())
-    .action(async (prior: string, o: { inputs: string; vqvae?: string; mode: ScoreMode; prefix?: number; chunk?: number; dumpLogits?: string; backend: Backend }) => {
-      await scoreCommand({ prior, ...o }, log);
+    .action(async (input: string, o: Omit<ScoreArgs, 'input'>) => {
+      await scoreCommand({ input, ...o }, log);
     });
 
   program
