@@ -36,3 +36,18 @@ export class JukeboxError extends Error {
 export function isJukeboxError(e: unknown, code?: JukeboxErrorCode): e is JukeboxError {
   return e instanceof JukeboxError && (code === undefined || e.code === code);
 }
+
+/**
+ * A value as short JSON for an error message: cut to `max` characters, and safe on hostile
+ * input (JSON.stringify of a deeply nested array from a file overflows the stack, which
+ * would turn a clean error into a RangeError).
+ */
+export function shortJson(v: unknown, max = 80): string {
+  let t: string;
+  try {
+    t = JSON.stringify(v) ?? String(v);
+  } catch {
+    t = Array.isArray(v) ? `[a nested list of ${v.length}]` : typeof v === 'object' && v !== null ? '{an object too deep to show}' : String(v);
+  }
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+}

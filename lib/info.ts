@@ -1,9 +1,12 @@
 /**
  * `jukebox info`: what a checkpoint holds, read without running anything from it.
  */
+import { shortJson } from './errors.js';
 import { ORIGINAL_HPARAMS } from './hparams/original.js';
 import { KNOWN_HPARAMS, splitByKind, type Hparams } from './hparams/presets.js';
 import { detectKind, META, openModelFile, storedHparams, type ModelFile } from './model-file.js';
+import { priorStructure } from './prior/structure.js';
+import { vqvaeHparams } from './vqvae/hparams.js';
 
 export interface ModelInfo {
   path: string;
@@ -63,6 +66,12 @@ export function modelInfo(path: string): ModelInfo {
     info.otherHparams = storedHparams(f, META.otherHparams);
     info.unrecognisedHparams = storedHparams(f, META.unrecognisedHparams);
     info.vqvaeHparams = storedHparams(f, META.vqvaeHparams);
+    // A file whose structure could never load says so here too, with the same error the
+    // commands that run it give (and before anything is sized from it).
+    if (info.hparams && info.kind === 'vqvae') vqvaeHparams(info.hparams as Hparams, path);
+    if (info.hparams && info.vqvaeHparams && info.kind === 'prior') {
+      priorStructure(info.hparams as Hparams, vqvaeHparams(info.vqvaeHparams as Hparams, `${path} (VQ-VAE metadata)`), path);
+    }
     info.preset = f.metadata[META.preset];
     if (f.metadata[META.vocab]) {
       try {
@@ -91,8 +100,7 @@ const SUMMARY_HPARAMS = [
 
 /** A value in one short line (long lists and strings cut). */
 function short(v: unknown): string {
-  const t = JSON.stringify(v) ?? String(v);
-  return t.length > 40 ? `${t.slice(0, 37)}...` : t;
+  return shortJson(v, 40);
 }
 
 export function formatInfo(i: ModelInfo, allKeys = false): string {
@@ -106,12 +114,12 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   if (i.step !== undefined) lines.push(`  step:        ${i.step}`);
   if (i.placeholders?.length) lines.push(`  ignored:     ${i.placeholders.join(', ')} (non-weight objects, not executed)`);
   if (i.preset) lines.push(`  preset:      ${i.preset}`);
-  if (i.source) lines.push(`  source:      ${JSON.stringify(i.source)}`);
+  if (i.source) lines.push(`  source:      ${shortJson(i.source)}`);
   if (i.hparams) {
     // A prior's own structure only: files exported before the split also carry the base
     // VQ-VAE defaults, which that prior never used (its VQ-VAE is the vqvae line below).
     const own = i.kind ? splitByKind(i.hparams as Hparams, i.kind).own : i.hparams;
-    const shown = SUMMARY_HPARAMS.filter((k) => k in own).map((k) => `${k}=${JSON.stringify(own[k])}`);
+    const shown = SUMMARY_HPARAMS.filter((k) => k in own).map((k) => `${k}=${shortJson(own[k])}`);
     lines.push(`  hparams:     ${shown.join(' ') || '(none of the structural ones)'}`);
   } else {
     lines.push('  hparams:     none stored (convert with --preset or --config)');
@@ -127,7 +135,7 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   }
   if (i.vqvaeHparams) {
     const v = i.vqvaeHparams;
-    lines.push(`  vqvae:       levels=${JSON.stringify(v.levels)} downs_t=${JSON.stringify(v.downs_t)} strides_t=${JSON.stringify(v.strides_t)} l_bins=${JSON.stringify(v.l_bins)}`);
+    lines.push(`  vqvae:       levels=${shortJson(v.levels)} downs_t=${shortJson(v.downs_t)} strides_t=${shortJson(v.strides_t)} l_bins=${shortJson(v.l_bins)}`);
   }
   if (i.vocab) {
     const list = (a: string[]) => (a.length > 40 ? `${a.slice(0, 40).join(', ')}, ... (${a.length})` : a.join(', '));

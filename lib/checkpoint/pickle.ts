@@ -99,6 +99,20 @@ export function isPlaceholder(v: unknown): v is PickleGlobal | PickleCall {
 // legitimate checkpoint pickle holds names and small values, never bulk data.
 const MAX_ITEM_BYTES = 256 * 1024 * 1024;
 const WINDOW_BYTES = 1 << 20;
+/**
+ * Work and memory a pickle may ask for. A checkpoint's pickle runs tens of thousands of
+ * opcodes and builds as many objects (the 5b_lyrics state dict: ~1200 tensors); a hostile one
+ * (16-256 MB of one opcode such as `}`, `]`, `(` or `N`) would otherwise build hundreds of
+ * millions of objects, or nest MARKs that deep, until the process runs out of memory.
+ */
+export const PICKLE_LIMITS = {
+  opcodes: 1 << 26,
+  /** Containers created plus items put into containers, over the whole pickle. */
+  objects: 1 << 23,
+  stack: 1 << 20,
+  marks: 1 << 16,
+  memo: 1 << 20,
+};
 const HIGHEST_PROTOCOL = 5;
 const utf8 = new TextDecoder('utf-8');
 
@@ -302,6 +316,15 @@ export function unpickle(src: ByteSource | Uint8Array, start: number, opts: Unpi
   let opPos = start;
 
   const fail = (what: string): never => r.fail('ERR_CHECKPOINT_FORMAT', what, opPos);
+  let opcodes = 0;
+  let objects = 0;
+  const limit = (what: string, max: number): never =>
+    fail(`the pickle asks for more than ${max} ${what}, far beyond any checkpoint (a decompression bomb or a corrupt file?)`);
+  /** Count n new objects or container items against the budget. */
+  const grow = (n: number): void => {
+    objects += n;
+    if (objects > PICKLE_LIMITS.objects) limit('objects', PICKLE_LIMITS.objects);
+  };
   const pop = (): unknown => {
     if (stack.length === 0) fail('stack underflow');
     return stack.pop();
@@ -324,6 +347,7 @@ export function unpickle(src: ByteSource | Uint8Array, start: number, opts: Unpi
   };
   const memoPut = (i: number | bigint): void => {
     if (typeof i !== 'number' || i < 0) fail(`bad memo key ${i}`);
+    if (memo.size >= PICKLE_LIMITS.memo && !memo.has(i as number)) limit('memo entries', PICKLE_LIMITS.memo);
     memo.set(i as number, top());
   };
 
@@ -364,6 +388,8 @@ export function unpickle(src: ByteSource | Uint8Array, start: number, opts: Unpi
   try {
     for (;;) {
       opPos = r.pos;
+      if (++opcodes > PICKLE_LIMITS.opcodes) limit('opcodes', PICKLE_LIMITS.opcodes);
+      if (stack.length > PICKLE_LIMITS.stack) limit('items on its stack', PICKLE_LIMITS.stack);
       const op = r.u8('opcode');
       switch (op) {
         case 0x80: {
@@ -428,24 +454,24 @@ export function unpickle(src: ByteSource | Uint8Array, start: number, opts: Unpi
           break;
 
         // --- containers ---
-        case 0x28: metastack.push(stack); stack = []; break; // MARK
-        case 0x29: stack.push(Object.freeze([])); break; // EMPTY_TUPLE
+        case 0x28: if (metastack.length >= PICKLE_LIMITS.marks) limit('nested MARKs', PICKLE_LIMITS.marks); metastack.push(stack); stack = []; break; // MARK
+        case 0x29: grow(1); stack.push(Object.freeze([])); break; // EMPTY_TUPLE
         // popMark() replaces `stack`, so its result is taken before `stack.push` is looked up.
-        case 0x74: { const items = popMark(); stack.push(Object.freeze(items)); break; } // TUPLE
-        case 0x85: stack.push(Object.freeze([pop()])); break; // TUPLE1
-        case 0x86: { const b = pop(); const a = pop(); stack.push(Object.freeze([a, b])); break; } // TUPLE2
-        case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(Object.freeze([a, b, c])); break; } // TUPLE3
-        case 0x5d: stack.push([]); break; // EMPTY_LIST
-        case 0x6c: { const items = popMark(); stack.push(items); break; } // LIST
-        case 0x61: { const v = pop(); appendItems(top(), [v]); break; } // APPEND
-        case 0x65: { const items = popMark(); appendItems(top(), items); break; } // APPENDS
-        case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-        case 0x64: { const m = new Map(); setItems(m, popMark()); stack.push(m); break; } // DICT
-        case 0x73: { const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
-        case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-        case 0x8f: stack.push(new Set()); break; // EMPTY_SET
-        case 0x90: { const items = popMark(); addItems(top(), items); break; } // ADDITEMS
-        case 0x91: { const items = popMark(); stack.push(new Set(items)); break; } // FROZENSET
+        case 0x74: { const items = popMark(); grow(1 + items.length); stack.push(Object.freeze(items)); break; } // TUPLE
+        case 0x85: grow(2); stack.push(Object.freeze([pop()])); break; // TUPLE1
+        case 0x86: { grow(3); const b = pop(); const a = pop(); stack.push(Object.freeze([a, b])); break; } // TUPLE2
+        case 0x87: { grow(4); const c = pop(); const b = pop(); const a = pop(); stack.push(Object.freeze([a, b, c])); break; } // TUPLE3
+        case 0x5d: grow(1); stack.push([]); break; // EMPTY_LIST
+        case 0x6c: { const items = popMark(); grow(1 + items.length); stack.push(items); break; } // LIST
+        case 0x61: { grow(1); const v = pop(); appendItems(top(), [v]); break; } // APPEND
+        case 0x65: { const items = popMark(); grow(items.length); appendItems(top(), items); break; } // APPENDS
+        case 0x7d: grow(1); stack.push(new Map()); break; // EMPTY_DICT
+        case 0x64: { const items = popMark(); grow(1 + items.length); const m = new Map(); setItems(m, items); stack.push(m); break; } // DICT
+        case 0x73: { grow(2); const v = pop(); const k = pop(); setItems(top(), [k, v]); break; } // SETITEM
+        case 0x75: { const items = popMark(); grow(items.length); setItems(top(), items); break; } // SETITEMS
+        case 0x8f: grow(1); stack.push(new Set()); break; // EMPTY_SET
+        case 0x90: { const items = popMark(); grow(items.length); addItems(top(), items); break; } // ADDITEMS
+        case 0x91: { const items = popMark(); grow(1 + items.length); stack.push(new Set(items)); break; } // FROZENSET
 
         // --- stack and memo ---
         case 0x30: pop(); break; // POP

@@ -13,7 +13,7 @@
  * `DType` and `DTYPE_SIZES` use safetensors' dtype spelling and are shared by torch.ts.
  */
 import * as fsp from 'node:fs/promises';
-import { JukeboxError } from '../errors.js';
+import { JukeboxError, shortJson } from '../errors.js';
 import { withFileSource } from './zip.js';
 
 export type DType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -98,24 +98,24 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       if (name === '__metadata__') {
         if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('__metadata__ is not an object');
         for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-          if (typeof s !== 'string') fail(`__metadata__ value for ${JSON.stringify(k)} is not a string`);
+          if (typeof s !== 'string') fail(`__metadata__ value for ${shortJson(k)} is not a string`);
           Object.defineProperty(metadata, k, { value: s, enumerable: true, writable: true, configurable: true });
         }
         continue;
       }
       const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
       if (typeof t !== 'object' || t === null) fail(`tensor ${name}: entry is not an object`);
-      if (!isDType(t!.dtype)) fail(`tensor ${name}: unsupported dtype ${JSON.stringify(t!.dtype)}`, 'ERR_DTYPE');
-      if (!validShape(t!.shape)) fail(`tensor ${name}: bad shape ${JSON.stringify(t!.shape)}`);
+      if (!isDType(t!.dtype)) fail(`tensor ${name}: unsupported dtype ${shortJson(t!.dtype)}`, 'ERR_DTYPE');
+      if (!validShape(t!.shape)) fail(`tensor ${name}: bad shape ${shortJson(t!.shape)}`);
       const offs = t!.data_offsets;
       if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1]) {
-        fail(`tensor ${name}: bad data_offsets ${JSON.stringify(offs)}`);
+        fail(`tensor ${name}: bad data_offsets ${shortJson(offs)}`);
       }
       const dtype = t!.dtype as DType;
       const shape = t!.shape as number[];
       const [begin, end] = offs as [number, number];
       const expected = numel(shape) * DTYPE_SIZES[dtype];
-      if (end - begin !== expected) fail(`tensor ${name}: data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+      if (end - begin !== expected) fail(`tensor ${name}: data_offsets span ${end - begin} bytes but ${dtype}${shortJson(shape)} needs ${expected}`);
       if (end > dataSize) {
         fail(`tensor ${name}: data ends at byte ${dataOffset + end} but the file has ${src.size} bytes (truncated?)`, 'ERR_CHECKPOINT_TRUNCATED');
       }
@@ -148,11 +148,11 @@ export async function writeSafetensors(path: string, tensors: readonly Safetenso
   };
   const names = new Set<string>();
   for (const t of tensors) {
-    if (t.name === '__metadata__' || names.has(t.name)) bad(`tensor name ${JSON.stringify(t.name)} is reserved or repeated`);
+    if (t.name === '__metadata__' || names.has(t.name)) bad(`tensor name ${shortJson(t.name)} is reserved or repeated`);
     names.add(t.name);
     if (!isDType(t.dtype)) bad(`tensor ${t.name}: unsupported dtype ${String(t.dtype)}`);
-    if (!validShape(t.shape)) bad(`tensor ${t.name}: bad shape ${JSON.stringify(t.shape)}`);
-    if (t.nbytes !== numel(t.shape) * DTYPE_SIZES[t.dtype]) bad(`tensor ${t.name}: nbytes ${t.nbytes} does not match ${t.dtype}${JSON.stringify(t.shape)}`);
+    if (!validShape(t.shape)) bad(`tensor ${t.name}: bad shape ${shortJson(t.shape)}`);
+    if (t.nbytes !== numel(t.shape) * DTYPE_SIZES[t.dtype]) bad(`tensor ${t.name}: nbytes ${t.nbytes} does not match ${t.dtype}${shortJson(t.shape)}`);
     if (t.source instanceof Uint8Array && t.source.byteLength !== t.nbytes) bad(`tensor ${t.name}: source has ${t.source.byteLength} bytes, expected ${t.nbytes}`);
   }
   for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') bad(`metadata ${k} is not a string`);

@@ -60,7 +60,9 @@ export interface TorchCheckpoint {
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL_VERSION = 1001;
-const MAX_PICKLE_BYTES = 1 << 30;
+// The pickle of a checkpoint holds names, shapes and small values (the 5b_lyrics state dict's
+// is well under 1 MB); a compressed data.pkl that inflates past this is a zip bomb.
+const MAX_PICKLE_BYTES = 64 << 20;
 
 // torch.<name> storage classes; normalize_storage_type maps CUDA ones to these before saving.
 const STORAGE_DTYPES = new Map<string, DType>([
@@ -396,9 +398,11 @@ const TOO_BIG = Symbol('too big');
 function plainHps(v: unknown): Record<string, unknown> | undefined {
   const items = v instanceof Map ? [...v] : v instanceof PickleCall ? dictLike(v) : undefined;
   if (!items) return undefined;
+  // One budget for the whole entry: memo sharing lets every key point at the same huge value.
+  const budget = { nodes: HPS_MAX_NODES };
   return plainObject(items, (x) => {
     try {
-      return toPlain(x, 1, { nodes: HPS_MAX_NODES });
+      return toPlain(x, 1, budget);
     } catch (e) {
       if (e === TOO_BIG) return undefined;
       throw e;
@@ -530,6 +534,16 @@ function extent(t: Pick<TensorRef, 'shape' | 'strides'>): number {
 
 function checkExtent(path: string, t: TensorRef): void {
   if (!Number.isSafeInteger(tensorNbytes(t))) throw new JukeboxError('ERR_CHECKPOINT_FORMAT', `${path}: tensor ${t.name} has an absurd size ${JSON.stringify(t.shape)}`);
+  // A view with more elements than its storage holds (stride 0, or overlapping strides) would
+  // be expanded on read: a 1.4 MB file could make convert write gigabytes. Weights never are
+  // such views, so refuse them; every output is then bounded by the bytes the file holds.
+  if (tensorNumel(t) > t.storage.numel) {
+    throw new JukeboxError(
+      'ERR_CHECKPOINT_FORMAT',
+      `${path}: tensor ${t.name} is a view of ${tensorNumel(t)} elements over storage ${t.storage.key} of only ${t.storage.numel} ` +
+        `(shape ${JSON.stringify(t.shape)}, strides ${JSON.stringify(t.strides)}): repeated (stride-0 or overlapping) views are not weights and are refused`,
+    );
+  }
   const need = extent(t) === 0 ? 0 : t.storageOffset + extent(t);
   if (!Number.isSafeInteger(need) || need > t.storage.numel) {
     throw new JukeboxError(

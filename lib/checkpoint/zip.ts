@@ -246,11 +246,21 @@ export function readZipEntry(src: RandomAccess, e: ZipEntry, maxBytes = 1 << 30)
   return data;
 }
 
-/** Every entry of an in-memory archive (e.g. an .npz), by name. */
-export function readZipEntries(buf: Uint8Array, label = 'zip archive'): Map<string, Buffer> {
+/**
+ * Every entry of an in-memory archive (e.g. an .npz), by name. What the entries declare is
+ * added up from the directory before anything is inflated, so an archive whose members
+ * declare gigabytes (4 x 256 MB) is refused at once; a member that inflates past what it
+ * declares is cut off by readZipEntry.
+ */
+export function readZipEntries(buf: Uint8Array, label = 'zip archive', maxTotalBytes = 512 * 1024 * 1024): Map<string, Buffer> {
   const src = bufferSource(buf, label);
+  const dir = readZipDirectory(src);
+  const total = [...dir.values()].reduce((n, e) => n + e.uncompressedSize, 0);
+  if (total > maxTotalBytes) {
+    throw formatError(src, `its ${dir.size} member(s) declare ${total} bytes uncompressed, above the ${maxTotalBytes}-byte limit for reading into memory`);
+  }
   const out = new Map<string, Buffer>();
-  for (const [name, e] of readZipDirectory(src)) out.set(name, readZipEntry(src, e));
+  for (const [name, e] of dir) out.set(name, readZipEntry(src, e, maxTotalBytes));
   return out;
 }
 

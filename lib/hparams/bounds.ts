@@ -5,7 +5,7 @@
  * the layout loops, label tables or native buffers grow until the process dies. Each limit is
  * far above every official model (named in the comment beside it) and is named in the error.
  */
-import { JukeboxError } from '../errors.js';
+import { JukeboxError, shortJson } from '../errors.js';
 import type { Hparams } from './presets.js';
 
 export const LIMITS = {
@@ -41,7 +41,7 @@ function fail(source: string, msg: string): never {
 export function boundedInt(h: Hparams, key: string, source: string, min: number, max: number): number {
   const v = h[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    fail(source, `hyperparameter ${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}${typeof v === 'number' && v > max ? ` (the limit is ${max})` : ''}`);
+    fail(source, `hyperparameter ${key} must be an integer in [${min}, ${max}], got ${shortJson(v)}${typeof v === 'number' && v > max ? ` (the limit is ${max})` : ''}`);
   }
   return v;
 }
@@ -50,7 +50,7 @@ export function boundedInt(h: Hparams, key: string, source: string, min: number,
 export function boundedNumber(h: Hparams, key: string, source: string, max: number, allowZero = false): number {
   const v = h[key];
   if (typeof v !== 'number' || !Number.isFinite(v) || (allowZero ? v < 0 : v <= 0) || v > max) {
-    fail(source, `hyperparameter ${key} must be a finite number in ${allowZero ? '[' : '('}0, ${max}], got ${JSON.stringify(v)}`);
+    fail(source, `hyperparameter ${key} must be a finite number in ${allowZero ? '[' : '('}0, ${max}], got ${shortJson(v)}`);
   }
   return v;
 }
@@ -59,7 +59,7 @@ export function boundedNumber(h: Hparams, key: string, source: string, max: numb
 export function boundedIntList(h: Hparams, key: string, source: string, len: number, min: number, max: number, what = 'one per level'): number[] {
   const v = h[key];
   if (!Array.isArray(v) || v.length !== len || !v.every((x) => Number.isSafeInteger(x) && x >= min && x <= max)) {
-    const shown = Array.isArray(v) && v.length > 8 ? `a list of ${v.length}` : JSON.stringify(v);
+    const shown = Array.isArray(v) && v.length > 8 ? `a list of ${v.length}` : shortJson(v);
     fail(source, `hyperparameter ${key} must be a list of ${len} integers in [${min}, ${max}] (${what}), got ${shown}`);
   }
   return [...(v as number[])];

@@ -3,7 +3,7 @@
  * checkpoint's own `hps` entry, and a JSON config file (which may name its own preset).
  */
 import { readFileSync } from 'node:fs';
-import { JukeboxError } from '../errors.js';
+import { JukeboxError, shortJson } from '../errors.js';
 import {
   KNOWN_HPARAMS,
   PRESET_NAMES,
@@ -38,16 +38,31 @@ export function unknownHparamMessage(name: string): string {
   return `unknown hyperparameter "${name}"${near ? ` (did you mean "${near}"?)` : ''}: not a name the original Jukebox defines (jukebox/hparams.py)`;
 }
 
+const MAX_VALUE_DEPTH = 32;
+
+/** Whether a JSON value nests deeper than MAX_VALUE_DEPTH (walked without recursion). */
+function tooDeep(v: unknown): boolean {
+  const todo: [unknown, number][] = [[v, 0]];
+  while (todo.length > 0) {
+    const [x, d] = todo.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d >= MAX_VALUE_DEPTH) return true;
+    for (const c of Object.values(x as object)) todo.push([c, d + 1]);
+  }
+  return false;
+}
+
 function sortHparams(entries: [string, unknown][], source: string): SortedHparams {
   const out: SortedHparams = { values: {}, other: {}, unrecognised: {} };
   for (const [k, v] of entries) {
     if (KNOWN_HPARAMS.has(k)) {
-      if (!isHparamValue(v)) throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter "${k}" has an unsupported value ${JSON.stringify(v)?.slice(0, 80)}`);
+      if (!isHparamValue(v)) throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter "${k}" has an unsupported value ${shortJson(v)}`);
       out.values[k] = Array.isArray(v) ? [...v] : v;
-    } else if (ORIGINAL_HPARAMS.has(k)) {
-      out.other[k] = v;
     } else {
-      out.unrecognised[k] = v;
+      // Kept as metadata, so written back as JSON: a value nested deeper than any setting
+      // (a hostile file's [[[[...]]]]) would overflow JSON.stringify's stack.
+      if (tooDeep(v)) throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter "${k}" is nested deeper than ${MAX_VALUE_DEPTH} levels`);
+      (ORIGINAL_HPARAMS.has(k) ? out.other : out.unrecognised)[k] = v;
     }
   }
   return out;
@@ -86,7 +101,7 @@ export function readConfigFile(path: string): { preset?: PresetName } & SortedHp
       if (typeof v !== 'string' || !isPresetName(v)) {
         throw new JukeboxError(
           'ERR_HPARAMS',
-          `${path}: "preset" must be one of ${PRESET_NAMES.join(', ')}; got ${JSON.stringify(v)}`,
+          `${path}: "preset" must be one of ${PRESET_NAMES.join(', ')}; got ${shortJson(v)}`,
         );
       }
       presetName = v;

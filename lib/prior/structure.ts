@@ -4,7 +4,7 @@
  * §c): which conditioning it has, how lyrics enter, the transformer's dimensions and the
  * attention type of every layer.
  */
-import { JukeboxError } from '../errors.js';
+import { JukeboxError, shortJson } from '../errors.js';
 import { checkProduct, LIMITS, maxDilation } from '../hparams/bounds.js';
 import type { Hparams } from '../hparams/presets.js';
 import { hopLengths, type VQVAEHparams } from '../vqvae/hparams.js';
@@ -108,7 +108,7 @@ function num(h: Hparams, key: string, source: string, opts: { int?: boolean; min
   const max = opts.max ?? Number.MAX_SAFE_INTEGER;
   if (typeof v !== 'number' || !Number.isFinite(v) || (opts.int && !Number.isSafeInteger(v)) || (opts.min !== undefined && v < opts.min) || v > max) {
     const range = opts.min !== undefined ? ` in [${opts.min}, ${max}]` : ` <= ${max}`;
-    throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter ${key} must be ${opts.int ? 'an integer' : 'a finite number'}${range}, got ${JSON.stringify(v)}${typeof v === 'number' && v > max ? ` (the limit is ${max})` : ''}`);
+    throw new JukeboxError('ERR_HPARAMS', `${source}: hyperparameter ${key} must be ${opts.int ? 'an integer' : 'a finite number'}${range}, got ${shortJson(v)}${typeof v === 'number' && v > max ? ` (the limit is ${max})` : ''}`);
   }
   return v;
 }
@@ -177,12 +177,12 @@ export function priorStructure(h: Hparams, vq: VQVAEHparams, source: string): Pr
   }
   const yBins = h.y_bins;
   if (!Array.isArray(yBins) || yBins.length !== 2 || !yBins.every((b) => Number.isSafeInteger(b) && b >= 1 && b <= LIMITS.labelBins)) {
-    throw new JukeboxError('ERR_HPARAMS', `${source}: y_bins must be [genre_bins, artist_bins], two integers in [1, ${LIMITS.labelBins}], got ${JSON.stringify(yBins)}`);
+    throw new JukeboxError('ERR_HPARAMS', `${source}: y_bins must be [genre_bins, artist_bins], two integers in [1, ${LIMITS.labelBins}], got ${shortJson(yBins)}`);
   }
   const minD = h.min_duration, maxD = h.max_duration;
   for (const [k, d] of [['min_duration', minD], ['max_duration', maxD]] as const) {
     if (d !== null && d !== undefined && (typeof d !== 'number' || !Number.isFinite(d) || d < 0 || d > LIMITS.duration)) {
-      throw new JukeboxError('ERR_HPARAMS', `${source}: ${k} must be null or a number of seconds in [0, ${LIMITS.duration}], got ${JSON.stringify(d)}`);
+      throw new JukeboxError('ERR_HPARAMS', `${source}: ${k} must be null or a number of seconds in [0, ${LIMITS.duration}], got ${shortJson(d)}`);
     }
   }
   if (typeof minD === 'number' && typeof maxD === 'number' && !(minD < maxD)) {
@@ -226,7 +226,7 @@ export function priorStructure(h: Hparams, vq: VQVAEHparams, source: string): Pr
     const depth = num(h, 'cond_depth', source, { int: true, min: 0, max: LIMITS.convDepth });
     const cycle = h.cond_dilation_cycle;
     if (cycle !== null && cycle !== undefined && (typeof cycle !== 'number' || !Number.isSafeInteger(cycle) || cycle < 1 || cycle > LIMITS.convDepth)) {
-      throw new JukeboxError('ERR_HPARAMS', `${source}: cond_dilation_cycle must be null or an integer in [1, ${LIMITS.convDepth}], got ${JSON.stringify(cycle)}`);
+      throw new JukeboxError('ERR_HPARAMS', `${source}: cond_dilation_cycle must be null or an integer in [1, ${LIMITS.convDepth}], got ${shortJson(cycle)}`);
     }
     s.cond = {
       width: num(h, 'cond_width', source, { int: true, min: 1, max: LIMITS.channels }),

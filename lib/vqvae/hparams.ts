@@ -2,7 +2,7 @@
  * The VQ-VAE's structural hyperparameters, validated, under the original's names
  * (jukebox/make_models.py make_vqvae; reference §a.3, §b).
  */
-import { JukeboxError } from '../errors.js';
+import { JukeboxError, shortJson } from '../errors.js';
 import { boundedInt, boundedIntList, boundedNumber, checkProduct, LIMITS, maxDilation } from '../hparams/bounds.js';
 import type { Hparams } from '../hparams/presets.js';
 
@@ -35,7 +35,7 @@ export function vqvaeHparams(h: Hparams, source: string): VQVAEHparams {
   const m_conv = boundedNumber(h, 'm_conv', source, LIMITS.multiplier);
   const cycle = h.dilation_cycle;
   if (cycle !== null && cycle !== undefined && (typeof cycle !== 'number' || !Number.isSafeInteger(cycle) || cycle < 1 || cycle > LIMITS.convDepth)) {
-    fail(source, `dilation_cycle must be null or an integer in [1, ${LIMITS.convDepth}], got ${JSON.stringify(cycle)}`);
+    fail(source, `dilation_cycle must be null or an integer in [1, ${LIMITS.convDepth}], got ${shortJson(cycle)}`);
   }
   if (h.use_bottleneck === false) {
     fail(source, 'use_bottleneck is false: that VQ-VAE has no codebook, so it cannot produce codes');
