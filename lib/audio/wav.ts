@@ -6,6 +6,15 @@
  * (v - 128) / 128, floats pass through (64-bit floats are rounded to float32).
  */
 import { JukeboxError } from '../errors.js';
+import {
+  checkAudioSize,
+  MAX_CHANNELS,
+  MAX_DECODED_SAMPLES,
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  sampleLimitLabel,
+  type AudioLimits,
+} from './limits.js';
 
 export interface WavData {
   sampleRate: number;
@@ -38,10 +47,6 @@ const CODEC_NAMES: Record<number, string> = {
 
 // The tail every KSDATAFORMAT_SUBTYPE_* GUID shares; its first two bytes are the codec id.
 const SUBFORMAT_GUID_TAIL = [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71];
-
-// Beyond these nothing real exists; a header claiming more is corrupt, not exotic.
-const MAX_SAMPLE_RATE = 10_000_000;
-const MAX_CHANNELS = 4096;
 
 function fourCC(view: DataView, pos: number): string {
   return String.fromCharCode(
@@ -84,8 +89,12 @@ function parseFmt(view: DataView, pos: number, size: number, fail: (m: string) =
   if (codec !== WAVE_FORMAT_PCM && codec !== WAVE_FORMAT_IEEE_FLOAT) {
     fail(`it is encoded as ${codecLabel(codec)}; only PCM and IEEE float WAV are supported (convert it to PCM WAV or FLAC)`);
   }
-  if (channels === 0 || channels > MAX_CHANNELS) fail(`its header declares ${channels} channels`);
-  if (sampleRate === 0 || sampleRate > MAX_SAMPLE_RATE) fail(`its header declares a sample rate of ${sampleRate} Hz`);
+  if (channels === 0 || channels > MAX_CHANNELS) fail(`its header declares ${channels} channels; we read 1 to ${MAX_CHANNELS}`);
+  // The lower bound matters as much as the upper one: a 1 Hz file of a few thousand frames
+  // would be resampled to hundreds of millions of samples at the model's rate.
+  if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
+    fail(`its header declares a sample rate of ${sampleRate} Hz; audio runs from ${MIN_SAMPLE_RATE} to ${MAX_SAMPLE_RATE} Hz`);
+  }
   // Samples are stored in whole bytes, left-justified: a 20-bit sample sits in a 3-byte slot
   // and is read (and scaled) as a 24-bit one, as libsndfile does. The container size comes
   // from blockAlign, which readers must trust over wBitsPerSample.
@@ -107,9 +116,13 @@ function parseFmt(view: DataView, pos: number, size: number, fail: (m: string) =
 /**
  * Parse a WAV file held in memory. `name` (usually the path) is only used in error messages.
  * Unknown chunks are skipped; a data chunk longer than the file is cut to the whole frames
- * present, as most readers do.
+ * present, as libsndfile and most readers do (a recording cut short, a download cut off),
+ * unless what it declares could never be loaded anyway (see below). A data size of
+ * 0xFFFFFFFF, what streaming writers leave when they cannot seek back, means "to the end".
+ * `limits` bounds what the file may decode to (by default MAX_DECODED_SAMPLES), checked
+ * before any sample is decoded.
  */
-export function parseWav(buf: Uint8Array, name = '<buffer>'): WavData {
+export function parseWav(buf: Uint8Array, name = '<buffer>', limits: AudioLimits = { maxSamples: MAX_DECODED_SAMPLES }): WavData {
   const fail = (why: string): never => {
     throw new JukeboxError('ERR_AUDIO_FORMAT', `${name} is not a WAV file we can read: ${why}`);
   };
@@ -125,8 +138,11 @@ export function parseWav(buf: Uint8Array, name = '<buffer>'): WavData {
   let fmt: FmtChunk | undefined;
   let dataPos = -1;
   let dataSize = 0;
+  let declaredSize = 0; // what the data chunk claims, when it says (-1: "to the end of the file")
   let ds64DataSize = -1; // RF64 keeps the real data size in its ds64 chunk
   let pos = 12;
+  // Every step moves pos forward by at least 8, so the walk ends however the sizes lie; they
+  // are doubles (a ds64 size can reach 2^64), so nothing here wraps around.
   while (pos + 8 <= buf.length) {
     const id = fourCC(view, pos);
     let size = view.getUint32(pos + 4, true);
@@ -138,23 +154,40 @@ export function parseWav(buf: Uint8Array, name = '<buffer>'): WavData {
       if (body + Math.min(size, 40) > buf.length) fail('its fmt chunk is truncated');
       fmt = parseFmt(view, body, size, fail);
     } else if (id === 'data') {
-      if (rf64 && size === 0xffffffff) {
-        if (ds64DataSize < 0) fail('it is RF64 but has no ds64 chunk before its data chunk');
-        size = ds64DataSize;
+      declaredSize = size;
+      if (size === 0xffffffff) {
+        if (rf64) {
+          if (ds64DataSize < 0) fail('it is RF64 but has no ds64 chunk before its data chunk');
+          size = declaredSize = ds64DataSize;
+        } else {
+          declaredSize = -1;
+        }
       }
       dataPos = body;
       dataSize = Math.min(size, buf.length - body);
       if (fmt) break; // everything needed is known; what follows (LIST, id3 ...) is metadata
     }
-    pos = body + size + (size & 1); // chunks are padded to an even length
+    pos = body + size + (size % 2); // chunks are padded to an even length
   }
   if (!fmt) return fail('it has no fmt chunk');
   if (dataPos < 0) fail('it has no data chunk');
 
+  // A data chunk that runs past the end of the file is read as far as it goes; but one that
+  // declares more than any file may decode to is not a recording cut short, it is a corrupt
+  // or hostile header (a few hundred bytes claiming 2^31 frames), and says so.
+  const declaredFrames = Math.floor(declaredSize / fmt.blockAlign);
+  if (declaredSize > dataSize && declaredFrames * fmt.channels > limits.maxSamples) {
+    fail(
+      `its data chunk declares ${declaredSize} bytes (${declaredFrames} frames of ${fmt.channels} channel(s)), ` +
+        `more than the limit of ${sampleLimitLabel(limits)}, ` +
+        `and the file holds only ${dataSize} bytes of it`,
+    );
+  }
   const frames = Math.floor(dataSize / fmt.blockAlign);
   if (frames === 0) {
     fail(dataSize === 0 ? 'its data chunk is empty' : `its data chunk holds ${dataSize} bytes, less than one ${fmt.blockAlign}-byte sample frame`);
   }
+  checkAudioSize(name, frames, fmt.channels, fmt.sampleRate, limits); // before allocating anything
   const channels: Float32Array[] = [];
   for (let c = 0; c < fmt.channels; c++) {
     channels.push(decodeChannel(view, dataPos + c * fmt.bytesPerSample, fmt.blockAlign, frames, fmt));
