@@ -2,10 +2,11 @@
  * The explorer page end to end in real headless Chromium (Debian's chromium driven by
  * playwright-core): listing and filtering, playback, click-to-seek, the lyrics highlight
  * following the alignment, A/B comparison, an upsample job with progress and its result in
- * the list, cancelling a job, and the static export opened from disk. Screenshots go to
+ * the list, cancelling a job, the static export opened from disk, and that pages or scripts
+ * planted in an explored folder never run with the page's rights. Screenshots go to
  * test-output/explore/. Without a chromium binary the suite says it is skipped and why.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -220,6 +221,80 @@ describe.skipIf(!haveChromium)('explorer page in Chromium', () => {
     await page.getByTestId('job-open').last().click();
     await expect.poll(() => page.getByTestId('sample-detail').textContent()).toMatch(/primed with 0\.6 s/);
     await page.screenshot({ path: join(shots, 'prime.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('runs no script from pages or scripts planted in an explored folder', async () => {
+    // A shared run folder with a page and scripts in it. Were they served as what they are,
+    // the script would run with the explorer's rights: retitle the page, write its storage,
+    // and start a job through the same-origin POST check.
+    const dir = join(runs.root, 'planted');
+    mkdirSync(dir, { recursive: true });
+    const target = srv.catalog().samples.find((s) => s.canUpsample)!;
+    const evil = [
+      `document.title = 'pwned';`,
+      `try { localStorage.setItem('pwned', '1'); top.document.title = 'pwned'; } catch (e) {}`,
+      `fetch('/api/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ action: 'upsample', sampleId: ${JSON.stringify(target.id)} }) });`,
+    ].join('\n');
+    const files: Record<string, string> = {
+      'evil.js': evil,
+      'evil.mjs': evil,
+      'app.js': evil,
+      'evil.html': '<!doctype html><title>planted</title><script src="evil.js"></script>',
+      'evil.htm': '<!doctype html><title>planted</title><script src="evil.js"></script>',
+      'index.html': '<!doctype html><title>planted</title><script src="app.js"></script>',
+      'evil.xhtml': '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>planted</title><script src="evil.js"/></head></html>',
+      'evil.svg': '<svg xmlns="http://www.w3.org/2000/svg"><script href="evil.js"/></svg>',
+    };
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    const jobsBefore = ((await (await fetch(`${srv.url}api/jobs`)).json()) as unknown[]).length;
+
+    // 1. Opened directly (a link in a chat, say): each is a download, nothing renders.
+    const context = await browser.newContext({ acceptDownloads: true });
+    const requests: string[] = [];
+    const visit = await context.newPage();
+    visit.on('request', (r) => requests.push(`${r.method()} ${r.url()}`));
+    const visited: string[] = [];
+    for (const name of Object.keys(files)) {
+      const url = `${srv.url}files/0/planted/${name}`;
+      visited.push(`GET ${url}`);
+      const download = visit.waitForEvent('download', { timeout: 15_000 });
+      // Chromium reports a navigation that turns into a download as a failed navigation.
+      await visit.goto(url).catch(() => undefined);
+      expect((await download).suggestedFilename()).toBe(name);
+      expect(await visit.title()).not.toBe('pwned');
+    }
+    // Nothing but the navigations themselves: no page loaded its script, none posted a job.
+    expect(requests.filter((r) => !visited.includes(r))).toEqual([]);
+    await context.close();
+
+    // 2. Pulled into the explorer page itself (as injected markup would): the browser refuses
+    // to run a download-typed file as a script (nosniff), classic, module or in a frame.
+    const page = await open();
+    const title = await page.title();
+    const outcome = await page.evaluate(async () => {
+      const load = (el: HTMLScriptElement | HTMLIFrameElement) =>
+        new Promise<string>((resolve) => {
+          el.onload = () => resolve('load');
+          el.onerror = () => resolve('error');
+          document.body.append(el);
+        });
+      const classic = document.createElement('script');
+      classic.src = 'files/0/planted/evil.js';
+      const module = document.createElement('script');
+      module.type = 'module';
+      module.src = 'files/0/planted/evil.mjs';
+      const frame = document.createElement('iframe');
+      frame.src = 'files/0/planted/evil.html';
+      return { classic: await load(classic), module: await load(module), frame: await Promise.race([load(frame), new Promise((r) => setTimeout(() => r('none'), 1500))]) };
+    });
+    expect(outcome.classic).toBe('error');
+    expect(outcome.module).toBe('error');
+    await page.waitForTimeout(500);
+    expect(await page.title()).toBe(title);
+    expect(await page.evaluate(() => localStorage.getItem('pwned'))).toBeNull();
+    const jobsAfter = ((await (await fetch(`${srv.url}api/jobs`)).json()) as unknown[]).length;
+    expect(jobsAfter).toBe(jobsBefore);
     await page.close();
   });
 

@@ -2,12 +2,15 @@
  * The explorer's server without a browser: the catalogue of fixture output folders, files
  * with byte ranges, drawn images, the refusals (paths outside the folders, foreign Host and
  * Origin headers), jobs (upsample, continue, cancel, a client that goes away mid-job) and
- * the static export.
+ * the static export. And the hardening: nothing from an explored folder is served (or
+ * exported) as a type a browser executes, uploads stream to disk under a global bound, and
+ * uploaded audio is decoded in a worker with limits.
  */
 import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +18,9 @@ import { startExploreServer, type ExploreServer } from '../lib/explore/server.js
 import { exportSite } from '../lib/explore/export.js';
 import type { Catalog, JobInfo, SampleEntry } from '../lib/explore/catalog-types.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../lib/npz.js';
-import { parseWav } from '../lib/audio/wav.js';
+import { encodeWav, parseWav } from '../lib/audio/wav.js';
+import { exportRefusal } from '../lib/explore/file-types.js';
+import { webAssetsDir } from '../lib/explore/web-assets.js';
 import { LYRICS, makeExploreRuns, type ExploreRuns } from './helpers/explore-runs.js';
 import { repoRoot } from './helpers/fixtures.js';
 
@@ -45,8 +50,8 @@ interface Reply {
 }
 
 /** A raw request: the path is sent exactly as written (no URL normalisation). */
-function http(path: string, o: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
-  const u = new URL(srv.url);
+function http(path: string, o: { method?: string; headers?: Record<string, string>; body?: string; server?: ExploreServer } = {}): Promise<Reply> {
+  const u = new URL((o.server ?? srv).url);
   return new Promise((resolve, reject) => {
     const req = request({ host: u.hostname, port: u.port, path, method: o.method ?? 'GET', headers: o.headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -349,6 +354,308 @@ describe('prime jobs (your own audio)', () => {
     const up = json<{ id: string }>(await upload(readFileSync(join(runs.topOnly, 'sample_0.wav'))));
     const long = await post('/api/jobs', { action: 'prime', prime: up.id, fromSeconds: 9, seconds: 12 });
     expect(json<{ error: string }>(long).error).toMatch(/only 1\.50 s long/);
+  });
+});
+
+describe('no active content from the explored folders', () => {
+  // What a shared run folder could hold to run script with the page's rights: pages and
+  // scripts of every kind, and files named like the page's own.
+  const PLANTED: Record<string, string> = {
+    'evil.html': '<!doctype html><script src="evil.js"></script>',
+    'evil.htm': '<!doctype html><script src="evil.js"></script>',
+    'evil.xhtml': '<html xmlns="http://www.w3.org/1999/xhtml"><script src="evil.js"></script></html>',
+    'evil.svg': '<svg xmlns="http://www.w3.org/2000/svg"><script href="evil.js"/></svg>',
+    'evil.js': 'document.title = "pwned";',
+    'evil.mjs': 'document.title = "pwned";',
+    'SHOUT.HTML': '<!doctype html><script src="evil.js"></script>',
+    'evil.css': 'body { background: red }',
+    'app.js': 'document.title = "pwned";',
+    'index.html': '<!doctype html><title>planted</title><script src="app.js"></script>',
+  };
+  let planted: string;
+  beforeAll(() => {
+    planted = join(runs.root, 'planted');
+    mkdirSync(planted, { recursive: true });
+    for (const [name, text] of Object.entries(PLANTED)) writeFileSync(join(planted, name), text);
+    // ... at the top of the root too, where /app.js or /index.html would find them if the
+    // server ever looked in the folders for its own files.
+    writeFileSync(join(runs.root, 'app.js'), PLANTED['app.js']);
+    writeFileSync(join(runs.root, 'index.html'), PLANTED['index.html']);
+  });
+
+  it.each(Object.keys(PLANTED))('serves a planted %s only as a download', async (name) => {
+    {
+      const path = `/files/0/planted/${name}`;
+      const r = await http(path);
+      expect(r.status, path).toBe(200);
+      expect(r.headers['content-type']).toBe('application/octet-stream');
+      expect(r.headers['content-disposition']).toMatch(/^attachment; filename="/);
+      expect(r.headers['x-content-type-options']).toBe('nosniff');
+      // Should a browser render it anyway, as a document in a unique origin that may run nothing.
+      expect(r.headers['content-security-policy']).toMatch(/^sandbox; default-src 'none'/);
+      expect(r.body.toString()).toBe(PLANTED[name]);
+    }
+  });
+
+  it('serves the page only from the package, whatever the folders hold', async () => {
+    const assets = webAssetsDir();
+    const page = await http('/');
+    expect(page.body.equals(readFileSync(join(assets, 'index.html')))).toBe(true);
+    expect((await http('/index.html')).body.equals(readFileSync(join(assets, 'index.html')))).toBe(true);
+    const app = await http('/app.js');
+    expect(app.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(app.body.equals(readFileSync(join(assets, 'app.js')))).toBe(true);
+    for (const path of ['/files/0/app.js', '/files/0/index.html']) {
+      const r = await http(path);
+      expect(r.headers['content-type'], path).toBe('application/octet-stream');
+      expect(r.headers['content-disposition'], path).toMatch(/^attachment/);
+    }
+    // catalog.js is made by the server; a planted one is only a file under files/.
+    writeFileSync(join(runs.root, 'catalog.js'), PLANTED['app.js']);
+    expect((await http('/catalog.js')).body.toString()).toMatch(/^window\.__JUKEBOX_CATALOG__ = /);
+    expect((await http('/files/0/catalog.js')).headers['content-type']).toBe('application/octet-stream');
+    rmSync(join(runs.root, 'catalog.js'));
+  });
+
+  it('serves what the page uses as inert types: WAV audio, codes as a download, JSON', async () => {
+    const wav = await http('/files/0/lyrics/sample_0.wav');
+    expect(wav.headers['content-type']).toBe('audio/wav');
+    expect(wav.headers['content-disposition']).toBe('inline; filename="sample_0.wav"');
+    expect(wav.headers['x-content-type-options']).toBe('nosniff');
+    const npz = await http('/files/0/lyrics/codes_level_2.npz');
+    expect(npz.headers['content-type']).toBe('application/octet-stream');
+    expect(npz.headers['content-disposition']).toMatch(/^attachment/);
+    expect((await http('/files/0/lyrics/run.json')).headers['content-type']).toMatch(/^application\/json/);
+    // The type comes from the name asked for: a .wav link to a planted page is still audio.
+    symlinkSync(join(planted, 'evil.html'), join(planted, 'sample_0.wav'));
+    const link = await http('/files/0/planted/sample_0.wav');
+    expect(link.headers['content-type']).toBe('audio/wav');
+    expect(link.headers['x-content-type-options']).toBe('nosniff');
+    rmSync(join(planted, 'sample_0.wav'));
+  });
+
+  it('keeps an upload as <id>.<ext> from its container, the client name only as sanitised text', async () => {
+    const primes = join(runs.root, 'explore-jobs', 'primes');
+    const before = new Set(existsSync(primes) ? readdirSync(primes) : []);
+    const wav = readFileSync(join(runs.topOnly, 'sample_0.wav'));
+    const r = await http('/api/primes', { method: 'POST', headers: { 'Content-Type': 'audio/wav', 'X-Filename': encodeURIComponent('../<b>x</b>.html') }, body: wav as unknown as string });
+    expect(r.status, r.body.toString()).toBe(201);
+    const info = json<{ id: string; name: string }>(r);
+    expect(info.name).toMatch(/^[\w.-]+$/);
+    const added = readdirSync(primes).filter((f) => !before.has(f));
+    expect(added).toEqual([`${info.id}.wav`]);
+    expect(info.id).toMatch(/^[0-9a-f]{16}$/);
+    const served = await http(`/files/0/explore-jobs/primes/${info.id}.wav`);
+    expect(served.headers['content-type']).toBe('audio/wav');
+  });
+
+  it('exports only inert files whose content matches their type, and names what it left out', async () => {
+    const site = join(tmp, 'planted-site');
+    await exportSite({ dirs: [runs.root], out: site });
+    // Nothing but the page's own files and the types the page uses, anywhere in the site.
+    const walk = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(d, e.name)) : [join(d, e.name).slice(site.length + 1)]));
+    for (const f of walk(site)) {
+      if (['index.html', 'app.js', 'app.css', 'catalog.js', 'catalog.json'].includes(f)) continue;
+      expect(f).toMatch(/\.(wav|npz|png|json)$/);
+    }
+    expect(readFileSync(join(site, 'app.js')).equals(readFileSync(join(webAssetsDir(), 'app.js')))).toBe(true);
+    expect(readFileSync(join(site, 'index.html')).equals(readFileSync(join(webAssetsDir(), 'index.html')))).toBe(true);
+    // The check behind it: by name, then by content.
+    expect(exportRefusal('evil.html', join(planted, 'evil.html'))).toMatch(/only .*wav/);
+    expect(exportRefusal('sample_0.wav', join(planted, 'evil.html'))).toMatch(/not WAV/);
+    expect(exportRefusal('sample_0.wav', join(runs.withLyrics, 'sample_0.wav'))).toBeUndefined();
+    expect(exportRefusal('codes_level_2.npz', join(runs.withLyrics, 'codes_level_2.npz'))).toBeUndefined();
+  });
+});
+
+/** A WAV of `frames` samples that declares `rate` Hz. */
+const wavAt = (rate: number, frames: number) => encodeWav(new Float32Array(frames).map((_, i) => 0.3 * Math.sin(i / 3)), rate, 's16');
+
+interface Streamed {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  written: number;
+}
+
+/**
+ * POSTs `total` bytes to api/primes from one reused chunk, with backpressure, so the client
+ * holds no more than the chunk; stops sending once answered (as a browser's fetch gives up).
+ * `declare` sends a Content-Length (else the body is chunked); `abortAfter` drops the
+ * connection after that many bytes, unanswered.
+ */
+function streamUpload(server: ExploreServer, total: number, o: { declare?: boolean; abortAfter?: number } = {}): Promise<Streamed | 'aborted'> {
+  const port = (server.server.address() as AddressInfo).port;
+  const chunk = Buffer.alloc(256 * 1024, 0x41);
+  return new Promise((resolve, reject) => {
+    let written = 0;
+    let answered = false;
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'X-Filename': 'big.wav' };
+    if (o.declare) headers['Content-Length'] = String(total);
+    const req = request({ host: '127.0.0.1', port, path: '/api/primes', method: 'POST', headers }, (res) => {
+      answered = true;
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, headers: res.headers, body, written });
+        req.destroy();
+      });
+      res.on('error', () => resolve({ status: res.statusCode!, headers: res.headers, body, written }));
+    });
+    // After an answer the server may cut the rest of the body off: not a failure.
+    req.on('error', (e) => (answered ? undefined : o.abortAfter !== undefined ? resolve('aborted') : reject(e)));
+    const pump = () => {
+      while (!answered && !req.destroyed && written < total) {
+        if (o.abortAfter !== undefined && written >= o.abortAfter) {
+          req.destroy();
+          return resolve('aborted');
+        }
+        const n = Math.min(chunk.length, total - written);
+        written += n;
+        if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void req.once('drain', pump);
+      }
+      if (!answered && !req.destroyed && written >= total) req.end();
+    };
+    pump();
+  });
+}
+
+/** Times GET api/jobs answers while `during` runs: the longest, in ms. */
+async function probeWhile<T>(server: ExploreServer, during: Promise<T>): Promise<{ result: T; worstMs: number; probes: number }> {
+  let done = false;
+  let worstMs = 0;
+  let probes = 0;
+  const loop = (async () => {
+    while (!done) {
+      const t0 = performance.now();
+      const r = await http('/api/jobs', { server });
+      expect(r.status).toBe(200);
+      worstMs = Math.max(worstMs, performance.now() - t0);
+      probes++;
+      await new Promise((next) => setTimeout(next, 20));
+    }
+  })();
+  const result = await during.finally(() => (done = true));
+  await loop;
+  return { result, worstMs, probes };
+}
+
+describe('uploads under a global bound', () => {
+  const MAX = 64 * 2 ** 20;
+  let up: ExploreServer;
+  let root: string;
+  const primes = () => join(root, 'explore-jobs', 'primes');
+  const primeFiles = () => (existsSync(primes()) ? readdirSync(primes()) : []);
+  beforeAll(async () => {
+    root = join(tmp, 'upload-root');
+    mkdirSync(root, { recursive: true });
+    // Lowered from 256 MiB so the test sends little; the bound works the same.
+    up = await startExploreServer({ dirs: [root], maxUploadBytes: MAX, maxConcurrentUploads: 2 });
+  });
+  afterAll(() => up?.close());
+
+  it('refuses concurrent oversized uploads (429 past two at once, 413 past the cap) while staying small and responsive', async () => {
+    global.gc?.();
+    const rssBefore = process.memoryUsage.rss();
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 5);
+    // Four at once, each larger than the cap and without a Content-Length (so the cap can
+    // only be enforced while streaming): two are received and cut off at the cap, two wait
+    // for no slot.
+    const { result, worstMs, probes } = await probeWhile(up, Promise.all([0, 1, 2, 3].map(() => streamUpload(up, MAX + 8 * 2 ** 20))));
+    clearInterval(sampler);
+    const replies = result as Streamed[];
+    const statuses = replies.map((r) => r.status).sort();
+    expect(statuses).toEqual([413, 413, 429, 429]);
+    for (const r of replies) expect(JSON.parse(r.body).error).toMatch(r.status === 413 ? /too large: at most 64 MiB/ : /too many uploads at once/);
+    const tooMany = replies.find((r) => r.status === 429)!;
+    expect(Number(tooMany.headers['retry-after'])).toBeGreaterThan(0);
+    // The ones refused with 413 were read up to the cap: streamed, not rejected up front.
+    for (const r of replies.filter((x) => x.status === 413)) expect(r.written).toBeGreaterThan(MAX - 2 ** 20);
+    // Responsive: every probe answered within a second, and there were some.
+    expect(probes).toBeGreaterThan(2);
+    expect(worstMs).toBeLessThan(1000);
+    // Streamed to disk: the process did not grow by what was in flight (2 x 64 MiB held in
+    // memory, as before, is 128 MiB; streaming keeps a few socket chunks and their garbage).
+    expect((rssPeak - rssBefore) / 2 ** 20).toBeLessThan(64);
+    // And the partial files are gone.
+    expect(primeFiles()).toEqual([]);
+  });
+
+  it('refuses a declared Content-Length over the cap at once, before reading the body', async () => {
+    const r = (await streamUpload(up, 10 * MAX, { declare: true })) as Streamed;
+    expect(r.status).toBe(413);
+    expect(r.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(r.body).error).toMatch(/too large/);
+    // Answered after the first chunks, not after 640 MiB.
+    expect(r.written).toBeLessThan(MAX);
+    expect(primeFiles()).toEqual([]);
+  });
+
+  it('removes the partial file of an upload the client abandons', async () => {
+    expect(await streamUpload(up, 32 * 2 ** 20, { declare: true, abortAfter: 4 * 2 ** 20 })).toBe('aborted');
+    const t0 = Date.now();
+    while (primeFiles().length > 0 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    expect(primeFiles()).toEqual([]);
+  });
+
+  it('takes uploads again afterwards (every slot was given back)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await http('/api/primes', { server: up, method: 'POST', headers: { 'Content-Type': 'audio/wav' }, body: readFileSync(join(runs.topOnly, 'sample_0.wav')) as unknown as string });
+      expect(r.status, r.body.toString()).toBe(201);
+    }
+    expect(primeFiles().filter((f) => f.endsWith('.part'))).toEqual([]);
+  });
+});
+
+describe('decoding uploads in a worker, bounded', () => {
+  const upload = (body: Buffer, name: string, server = srv) =>
+    http('/api/primes', { server, method: 'POST', headers: { 'Content-Type': 'audio/wav', 'X-Filename': name }, body: body as unknown as string });
+
+  it.each([
+    [1, 3000], // 6 KB declaring 1 Hz: 50 minutes of "audio"; once 21 s of a frozen server and 3 GB
+    [2, 3000],
+    [2, 50], // short, but no sound at 2 Hz
+  ])('refuses a tiny WAV declaring %i Hz (%i frames) quickly with a 400, answering probes meanwhile', async (rate, frames) => {
+    const t0 = performance.now();
+    const { result, worstMs } = await probeWhile(srv, upload(wavAt(rate, frames), 'tiny.wav'));
+    const ms = performance.now() - t0;
+    expect(result.status).toBe(400);
+    expect(json<{ error: string }>(result).error).toMatch(/^tiny\.wav declares a sample rate of \d Hz/);
+    expect(ms).toBeLessThan(3000);
+    expect(worstMs).toBeLessThan(1000);
+  });
+
+  it('refuses audio longer than the bound', async () => {
+    const s = await startExploreServer({ dirs: [join(tmp, 'upload-root')], decodeLimits: { maxSeconds: 1 } });
+    try {
+      const r = await upload(readFileSync(join(runs.topOnly, 'sample_0.wav')), 'long.wav', s);
+      expect(r.status).toBe(400);
+      expect(json<{ error: string }>(r).error).toMatch(/long\.wav holds 1\.5 s of audio; at most 1 s is accepted/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('stops a decode that runs past its time limit or its memory limit (the worker is terminated)', async () => {
+    const big = encodeWav([0, 1].map(() => new Float32Array(44100 * 60).map((_, i) => Math.sin(i / 7))), 44100, 's16');
+    const slow = await startExploreServer({ dirs: [join(tmp, 'upload-root')], decodeLimits: { timeoutMs: 1 } });
+    try {
+      const r = await upload(big, 'slow.wav', slow);
+      expect(r.status).toBe(400);
+      expect(json<{ error: string }>(r).error).toMatch(/^slow\.wav: decoding took longer than 1 ms and was stopped/);
+    } finally {
+      await slow.close();
+    }
+    const hungry = await startExploreServer({ dirs: [join(tmp, 'upload-root')], decodeLimits: { memoryMb: 2 } });
+    try {
+      const r = await upload(big, 'hungry.wav', hungry);
+      expect(r.status).toBe(400);
+      expect(json<{ error: string }>(r).error).toMatch(/^hungry\.wav: decoding needed more than 2 MiB and was stopped/);
+    } finally {
+      await hungry.close();
+    }
+    expect(readdirSync(join(tmp, 'upload-root', 'explore-jobs', 'primes')).filter((f) => f.endsWith('.part'))).toEqual([]);
   });
 });
 

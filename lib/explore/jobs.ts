@@ -7,13 +7,14 @@
  * folder is removed. Jobs live in the server, not in a page: a closed tab or a dropped
  * connection does not stop one.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { JukeboxError } from '../errors.js';
 import { loadJukebox, type GenerateOptions, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
 import { codesPath, readSavedCodes, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
-import { loadAudio, writeAudio } from '../audio/decode.js';
+import { writeAudio } from '../audio/decode.js';
+import { AudioDecoder, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './audio-decoder.js';
 import type { ExploreRoot, RunFolder } from './catalog.js';
 import type { JobInfo, JobRequest, PrimeInfo } from './catalog-types.js';
 
@@ -28,6 +29,8 @@ export interface JobHost {
   latestRun(): RunFolder | undefined;
   /** A model folder that overrides the one recorded in run.json (`jukebox explore --model`). */
   model?: string;
+  /** Bounds on decoding uploaded audio (lib/explore/audio-decoder.ts); defaults otherwise. */
+  decodeLimits?: Partial<DecodeLimits>;
 }
 
 type Listener = (job: JobInfo) => void;
@@ -41,6 +44,19 @@ interface Job {
 
 /** Longest result a continue job may ask for, in seconds (a typo should not start hours of work). */
 const MAX_SECONDS = 3600;
+/** A prime job decodes its file again at the model's rate (resampling); it may take longer than the check at upload. */
+const PRIME_JOB_DECODE_MS = 5 * 60_000;
+/** Partial uploads older than this, left by a server that stopped mid-upload, are removed at start. */
+const STALE_PART_MS = 60 * 60_000;
+
+/**
+ * The user's name for an uploaded file, kept only as text to show: its base name with
+ * anything but letters, digits, '.', '-' and '_' replaced. The file on disk is named
+ * <id>.<ext> whatever this says.
+ */
+export function displayName(name: string): string {
+  return basename(name.replace(/\\/g, '/')).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '').slice(-80) || 'audio';
+}
 
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
@@ -49,8 +65,28 @@ export class JobManager {
   private model: { key: string; jb: Jukebox } | undefined;
   private disposed = false;
   private readonly primes = new Map<string, PrimeInfo & { path: string; root: string }>();
+  private readonly decoder: AudioDecoder;
 
-  constructor(private readonly host: JobHost) {}
+  constructor(private readonly host: JobHost) {
+    this.decoder = new AudioDecoder({ ...DEFAULT_DECODE_LIMITS, ...host.decodeLimits });
+    removeStaleParts(this.primesDir());
+  }
+
+  /** Where uploads are kept: the first folder's explore-jobs/primes (no run.json there, so it is not listed). */
+  private primesDir(): string {
+    return join(this.host.roots[0].path, 'explore-jobs', 'primes');
+  }
+
+  /**
+   * A new upload's id and the file to stream it into, <id>.part in the uploads folder (the
+   * server writes it as the body arrives; addPrime checks it and gives it its name).
+   */
+  newUpload(): { id: string; partPath: string } {
+    const dir = this.primesDir();
+    mkdirSync(dir, { recursive: true });
+    const id = randomBytes(8).toString('hex');
+    return { id, partPath: join(dir, `${id}.part`) };
+  }
 
   list(): JobInfo[] {
     return [...this.jobs.values()].map((j) => j.info);
@@ -61,27 +97,25 @@ export class JobManager {
   }
 
   /**
-   * Keeps an uploaded audio file for prime jobs, in the first folder's explore-jobs/primes
-   * (no run.json there, so it is not listed). It is decoded once here, so a file that is not
-   * audio is refused at once with the decoder's reason.
+   * Keeps an uploaded audio file (streamed to `partPath` by newUpload's caller) for prime
+   * jobs. It is decoded once here, in a worker with a time and memory limit, so a file that is
+   * not audio, or out of bounds, is refused at once with the reason (ERR_AUDIO_FORMAT; the
+   * file is removed). A good one is renamed <id>.<ext>, the extension from the container its
+   * bytes show (never from `clientName`, which is kept only as sanitised text to show).
    */
-  async addPrime(name: string, bytes: Buffer): Promise<PrimeInfo> {
-    if (bytes.length === 0) throw new JukeboxError('ERR_AUDIO_FORMAT', 'the uploaded file is empty');
-    const id = randomBytes(6).toString('hex');
-    const safe = basename(name.replace(/\\/g, '/')).replace(/[^\w.-]+/g, '_').replace(/^\.+/, '').slice(-80) || 'audio';
-    const root = this.host.roots[0].path;
-    const dir = join(root, 'explore-jobs', 'primes');
-    mkdirSync(dir, { recursive: true });
-    const path = join(dir, `${id}-${safe}`);
-    writeFileSync(path, bytes);
+  async addPrime(id: string, partPath: string, clientName: string): Promise<PrimeInfo> {
+    const name = displayName(clientName);
     try {
-      const audio = await loadAudio(path, { sampleRate: 16000 });
-      const info = { id, name: safe, duration: audio.durationSeconds };
-      this.primes.set(id, { ...info, path, root });
+      if (statSync(partPath).size === 0) throw new JukeboxError('ERR_AUDIO_FORMAT', 'the uploaded file is empty');
+      const audio = await this.decoder.decode({ path: partPath, name });
+      const path = join(this.primesDir(), `${id}.${audio.container ?? 'bin'}`);
+      renameSync(partPath, path);
+      const info = { id, name, duration: audio.durationSeconds };
+      this.primes.set(id, { ...info, path, root: this.host.roots[0].path });
       return info;
     } catch (e) {
-      rmSync(path, { force: true });
-      throw new JukeboxError('ERR_AUDIO_FORMAT', `${safe} is not audio this package can read: ${(e as Error).message.replace(path, safe)}`);
+      rmSync(partPath, { force: true });
+      throw e;
     }
   }
 
@@ -157,6 +191,7 @@ export class JobManager {
     this.disposed = true;
     for (const j of this.queue.splice(0)) this.update(j, { state: 'cancelled', message: 'the server stopped' }, true);
     this.running?.controller.abort();
+    await this.decoder.dispose();
     while (this.running) await new Promise((r) => setTimeout(r, 20));
     this.model?.jb.dispose();
     this.model = undefined;
@@ -262,8 +297,12 @@ export class JobManager {
     if (!prime) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'the uploaded audio is gone (upload it again)');
     // The model: --model, else the one the newest run in the folders used, else the default.
     const jb = await this.loadModel(this.host.latestRun()?.state);
-    const audio = await loadAudio(prime.path, { sampleRate: jb.sampleRate });
-    const prompt = audio.samples.subarray(0, Math.round(req.fromSeconds * jb.sampleRate));
+    // In a worker as at upload (a long file takes a while to resample); cancelling stops it.
+    const audio = await this.decoder.decode(
+      { path: prime.path, name: prime.name, sampleRate: jb.sampleRate, keepSeconds: req.fromSeconds },
+      { signal: job.controller.signal, timeoutMs: PRIME_JOB_DECODE_MS },
+    );
+    const prompt = audio.samples!;
     return this.execute(job, jb, prime.root, setOutDir, {
       artist: req.artist || undefined,
       genre: req.genre || undefined,
@@ -345,4 +384,22 @@ function readRunCodes(dir: string, index: number, levels: number): (Int32Array |
     if (perSample && index >= perSample.length) throw new JukeboxError('ERR_CODES', `${codesPath(dir, l)} does not hold sample ${index}'s codes`);
     return perSample?.[index];
   });
+}
+
+/** Removes <id>.part files a stopped server left behind (not ones another server may still be writing). */
+function removeStaleParts(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    if (!n.endsWith('.part')) continue;
+    try {
+      if (Date.now() - statSync(join(dir, n)).mtimeMs > STALE_PART_MS) rmSync(join(dir, n), { force: true });
+    } catch {
+      /* gone already */
+    }
+  }
 }

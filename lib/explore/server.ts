@@ -6,17 +6,23 @@
  * It listens on 127.0.0.1 unless told otherwise, answers only requests whose Host header
  * names it (a web page elsewhere cannot reach it through DNS rebinding), takes jobs only as
  * JSON POSTs from its own origin, and serves no file outside the given folders
- * (lib/explore/safe-path.ts).
+ * (lib/explore/safe-path.ts). Files from those folders are data, never the page: they are
+ * served only as types a browser does not execute, anything else as a download
+ * (lib/explore/file-types.ts). Uploads stream to disk under a global bound
+ * (lib/explore/uploads.ts) and are decoded in a worker with limits (lib/explore/audio-decoder.ts).
  */
 import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { JukeboxError } from '../errors.js';
+import { isJukeboxError, JukeboxError } from '../errors.js';
+import type { DecodeLimits } from './audio-decoder.js';
 import { CatalogBuilder, sampleId, type ExploreRoot, type RunFolder } from './catalog.js';
 import type { Catalog, JobRequest } from './catalog-types.js';
 import { JobManager } from './jobs.js';
+import { contentDisposition, EXPLORED_FILE_CSP, exploredFileType } from './file-types.js';
 import { resolveResource } from './safe-path.js';
+import { DEFAULT_UPLOAD_LIMITS, discardBody, receiveToFile, UploadAborted, UploadGate, UploadTooLarge, type UploadLimits } from './uploads.js';
 import { checkWebAssets, WEB_ASSETS } from './web-assets.js';
 
 export interface ExploreServerOptions {
@@ -30,6 +36,14 @@ export interface ExploreServerOptions {
   model?: string;
   /** Allow continue/upsample jobs (default true). */
   jobs?: boolean;
+  /** Largest audio upload for prime jobs, in bytes (default 256 MiB); a larger one is answered 413. */
+  maxUploadBytes?: number;
+  /** Uploads received at once (default 2); another is answered 429 with Retry-After. */
+  maxConcurrentUploads?: number;
+  /** Bytes the uploads in progress may add up to (default 384 MiB, at least maxUploadBytes); past it, 429. */
+  maxUploadBytesInFlight?: number;
+  /** Bounds on decoding an upload: time, memory growth, longest audio (lib/explore/audio-decoder.ts). */
+  decodeLimits?: Partial<DecodeLimits>;
 }
 
 export interface ExploreServer {
@@ -39,19 +53,17 @@ export interface ExploreServer {
   close(): Promise<void>;
 }
 
+/** Types of the page's own files (the package's asset folder) and of what the server makes. */
 const TYPES: Record<string, string> = {
-  '.wav': 'audio/wav',
-  '.npz': 'application/octet-stream',
   '.json': 'application/json; charset=utf-8',
   '.png': 'image/png',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.html': 'text/html; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Largest audio upload for prime jobs. */
-const MAX_UPLOAD = 256 * 2 ** 20;
+/** Seconds a client refused for too many uploads at once is asked to wait. */
+const UPLOAD_RETRY_AFTER_S = 5;
 
 const CSP = "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
@@ -69,11 +81,20 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
   const assets = checkWebAssets();
   const builder = new CatalogBuilder(roots);
   const jobsEnabled = o.jobs !== false;
+  const maxBytes = o.maxUploadBytes ?? DEFAULT_UPLOAD_LIMITS.maxBytes;
+  const uploadLimits: UploadLimits = {
+    maxBytes,
+    maxConcurrent: Math.max(1, o.maxConcurrentUploads ?? DEFAULT_UPLOAD_LIMITS.maxConcurrent),
+    // At least one largest upload must fit, or files without a Content-Length could never come in.
+    maxBytesInFlight: Math.max(maxBytes, o.maxUploadBytesInFlight ?? DEFAULT_UPLOAD_LIMITS.maxBytesInFlight),
+  };
+  const uploads = new UploadGate(uploadLimits);
   let current: { catalog: Catalog; runs: RunFolder[] } = builder.build(jobsEnabled);
   const rescan = () => (current = builder.build(jobsEnabled));
   const jobs = new JobManager({
     roots,
     model: o.model,
+    decodeLimits: o.decodeLimits,
     findSample(id) {
       for (const run of current.runs) {
         const m = id.startsWith(`${run.id}~`) ? Number(id.slice(run.id.length + 1)) : NaN;
@@ -112,14 +133,16 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
     const path = url.pathname;
     const segments = path.split('/').slice(1);
     if (req.method === 'GET' || req.method === 'HEAD') {
-      if (path === '/' || path === '/index.html') return sendFile(req, res, join(assets, 'index.html'));
-      if (path === '/app.js' || path === '/app.css') return sendFile(req, res, join(assets, path.slice(1)));
+      // The page's own files, from the package only: nothing in an explored folder is ever
+      // served at these paths (those files live under files/, as downloads or inert types).
+      if (path === '/' || path === '/index.html') return sendAsset(req, res, join(assets, 'index.html'));
+      if (path === '/app.js' || path === '/app.css') return sendAsset(req, res, join(assets, path.slice(1)));
       if (path === '/catalog.json') return sendBody(res, 200, TYPES['.json'], JSON.stringify(rescan().catalog));
       if (path === '/catalog.js') return sendBody(res, 200, TYPES['.js'], catalogScript(rescan().catalog));
       if (segments[0] === 'files' || segments[0] === 'derived') {
         const r = resolveResource(roots, segments);
         if (!r.ok) return sendError(res, r.status, r.reason);
-        if (r.kind === 'file') return sendFile(req, res, r.abs);
+        if (r.kind === 'file') return sendExploredFile(req, res, r.abs, decodeURIComponent(segments[segments.length - 1]));
         return sendBody(res, 200, TYPES['.png'], images.get(r.key, r.draw, r.source));
       }
       if (path === '/api/jobs') return sendJson(res, 200, jobs.list());
@@ -149,30 +172,7 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
           throw e;
         }
       }
-      if (path === '/api/primes') {
-        // Audio to continue from; any non-form content type (a cross-origin page cannot send
-        // one without a preflight this server never approves).
-        const type = req.headers['content-type'] ?? '';
-        if (!/^(audio\/[\w.+-]+|application\/octet-stream)\b/.test(type)) return sendError(res, 415, 'send the audio file as the body (Content-Type audio/* or application/octet-stream)');
-        let bytes: Buffer;
-        try {
-          bytes = await readBody(req, MAX_UPLOAD);
-        } catch (e) {
-          return sendError(res, 413, `the file is too large (at most ${MAX_UPLOAD / 2 ** 20} MiB): ${(e as Error).message}`);
-        }
-        let name = 'audio';
-        try {
-          name = decodeURIComponent(String(req.headers['x-filename'] ?? 'audio'));
-        } catch {
-          /* keep the default name */
-        }
-        try {
-          return sendJson(res, 201, await jobs.addPrime(name, bytes));
-        } catch (e) {
-          if (e instanceof JukeboxError) return sendError(res, 400, e.message);
-          throw e;
-        }
-      }
+      if (path === '/api/primes') return receivePrime(req, res);
       const cancel = /^\/api\/jobs\/([0-9a-f]+)\/cancel$/.exec(path);
       if (cancel) {
         const info = jobs.cancel(cancel[1]);
@@ -182,6 +182,61 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
     }
     res.setHeader('Allow', 'GET, HEAD, POST');
     return sendError(res, 405, 'method not allowed');
+  }
+
+  /**
+   * An upload to prime a job with. Streamed to a file as it arrives (never held in memory),
+   * under the gate's bounds; refused with 413 (too large: by its Content-Length before a byte
+   * is read, or once the stream passes the cap) or 429 (too many at once), the partial file
+   * removed. Then decoded in a worker (400 with the reason when it is not usable audio).
+   */
+  async function receivePrime(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Audio to continue from; any non-form content type (a cross-origin page cannot send
+    // one without a preflight this server never approves).
+    const type = req.headers['content-type'] ?? '';
+    if (!/^(audio\/[\w.+-]+|application\/octet-stream)\b/.test(type)) {
+      return refuseUpload(req, res, 415, 'send the audio file as the body (Content-Type audio/* or application/octet-stream)');
+    }
+    const tooLarge = `the file is too large: at most ${formatBytes(uploadLimits.maxBytes)} can be uploaded`;
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    if (declared !== undefined && declared > uploadLimits.maxBytes) return refuseUpload(req, res, 413, tooLarge);
+    const release = uploads.tryAcquire(declared ?? uploadLimits.maxBytes);
+    if (!release) {
+      return refuseUpload(req, res, 429, `too many uploads at once (at most ${uploadLimits.maxConcurrent}, ${formatBytes(uploadLimits.maxBytesInFlight)} in all): try again in a few seconds`, {
+        'Retry-After': String(UPLOAD_RETRY_AFTER_S),
+      });
+    }
+    try {
+      const { id, partPath } = jobs.newUpload();
+      try {
+        await receiveToFile(req, partPath, uploadLimits.maxBytes);
+      } catch (e) {
+        if (e instanceof UploadTooLarge) return refuseUpload(req, res, 413, tooLarge);
+        if (e instanceof UploadAborted) return void res.destroy();
+        throw e;
+      }
+      let name = 'audio';
+      try {
+        name = decodeURIComponent(String(req.headers['x-filename'] ?? 'audio'));
+      } catch {
+        /* keep the default name */
+      }
+      try {
+        return sendJson(res, 201, await jobs.addPrime(id, partPath, name));
+      } catch (e) {
+        if (isJukeboxError(e, 'ERR_AUDIO_FORMAT')) return sendError(res, 400, e.message);
+        throw e;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** An answer before the body was read: the rest is read and dropped (up to a bound), so the client sees it. */
+  function refuseUpload(req: IncomingMessage, res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    sendError(res, status, message);
+    discardBody(req, uploadLimits.maxBytes);
   }
 
   function jobEvents(req: IncomingMessage, res: ServerResponse, id: string): void {
@@ -251,21 +306,48 @@ function sendError(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { error: message });
 }
 
-/** A file, whole or one byte range (audio seeking asks for ranges). */
+function formatBytes(n: number): string {
+  return n >= 2 ** 20 ? `${Math.round((n / 2 ** 20) * 10) / 10} MiB` : `${Math.round(n / 1024)} KiB`;
+}
+
+/** One of the page's own files, from the package's asset folder. */
+function sendAsset(req: IncomingMessage, res: ServerResponse, path: string): void {
+  if (!existsSync(path)) {
+    if (WEB_ASSETS.some((a) => path.endsWith(a))) return sendError(res, 500, 'the explorer page is not built: run "npm run build:web" in the package');
+    return sendError(res, 404, 'no such file');
+  }
+  securityHeaders(res);
+  res.setHeader('Content-Type', TYPES[/\.[a-z0-9]+$/i.exec(path)?.[0].toLowerCase() ?? ''] ?? 'application/octet-stream');
+  sendFile(req, res, path);
+}
+
+/**
+ * A file from an explored folder, typed by the name the URL gives it: an inert type the page
+ * uses, or else a download (file-types.ts). Its own CSP sandboxes it should it ever be shown
+ * as a document.
+ */
+function sendExploredFile(req: IncomingMessage, res: ServerResponse, path: string, name: string): void {
+  const t = exploredFileType(name);
+  securityHeaders(res);
+  res.setHeader('Content-Security-Policy', EXPLORED_FILE_CSP);
+  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+  res.setHeader('Content-Type', t.type);
+  res.setHeader('Content-Disposition', contentDisposition(name, t.inline));
+  sendFile(req, res, path);
+}
+
+/** A file, whole or one byte range (audio seeking asks for ranges); its type headers are set by the caller. */
 function sendFile(req: IncomingMessage, res: ServerResponse, path: string): void {
   let size: number;
   try {
     size = statSync(path).size;
   } catch {
-    if (WEB_ASSETS.some((a) => path.endsWith(a))) return sendError(res, 500, 'the explorer page is not built: run "npm run build:web" in the package');
+    res.removeHeader('Content-Type');
+    res.removeHeader('Content-Disposition');
     return sendError(res, 404, 'no such file');
   }
-  const ext = /\.[a-z0-9]+$/i.exec(path)?.[0].toLowerCase() ?? '';
-  securityHeaders(res);
-  res.setHeader('Content-Type', TYPES[ext] ?? 'application/octet-stream');
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'no-cache');
-  if (ext === '.npz' || ext === '.wav') res.setHeader('Content-Disposition', `inline; filename="${path.split(/[\\/]/).pop()!.replace(/[^\w.-]/g, '_')}"`);
   const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
   let start = 0;
   let end = size - 1;
