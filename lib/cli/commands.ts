@@ -7,7 +7,8 @@ import { loadAudio, writeAudio } from '../audio/decode.js';
 import { convertCheckpoint } from '../convert.js';
 import { JukeboxError } from '../errors.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
-import { loadVQVAE } from '../vqvae/vqvae.js';
+import { loadVQVAE, vqvaeHparamsOf } from '../vqvae/vqvae.js';
+import { openModelFile } from '../model-file.js';
 import { engineBackend, type Backend } from '../backend.js';
 import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
 import { progressBar } from './progress.js';
@@ -31,11 +32,14 @@ export interface EncodeArgs {
 
 export async function encodeCommand(a: EncodeArgs, log: Log): Promise<void> {
   log(`backend: ${engineBackend(a.backend).reason}`);
+  // The audio is read first, at the rate the VQ-VAE's metadata names: a bad file fails
+  // before any weights are mapped (and without needing the native engine at all).
+  const { hparams } = vqvaeHparamsOf(openModelFile(a.vqvae));
+  const clips: Float32Array[] = [];
+  for (const input of a.inputs) clips.push((await loadAudio(input, { sampleRate: hparams.sr })).samples);
   const vq = await loadVQVAE(a.vqvae);
   try {
     const hop = vq.hopLengths[vq.levels - 1];
-    const clips: Float32Array[] = [];
-    for (const input of a.inputs) clips.push((await loadAudio(input, { sampleRate: vq.sampleRate })).samples);
     // Codes line up across levels only for whole top-level frames, as in the original
     // (sample lengths are multiples of the top hop): trim to the shortest such length.
     const len = Math.floor(Math.min(...clips.map((c) => c.length)) / hop) * hop;
