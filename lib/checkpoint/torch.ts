@@ -388,6 +388,7 @@ function collectTensors(path: string, sd: unknown, where: string, builds: WeakMa
 
 const HPS_MAX_DEPTH = 64;
 const HPS_MAX_NODES = 1_000_000;
+const HPS_MAX_TOTAL_NODES = 4_000_000;
 const TOO_BIG = Symbol('too big');
 
 /**
@@ -398,14 +399,18 @@ const TOO_BIG = Symbol('too big');
 function plainHps(v: unknown): Record<string, unknown> | undefined {
   const items = v instanceof Map ? [...v] : v instanceof PickleCall ? dictLike(v) : undefined;
   if (!items) return undefined;
-  // One budget for the whole entry: memo sharing lets every key point at the same huge value.
-  const budget = { nodes: HPS_MAX_NODES };
+  // A budget per key (a key too large to expand is dropped, the others kept), and one for the
+  // whole entry: memo sharing lets every key point at the same huge value.
+  let total = HPS_MAX_TOTAL_NODES;
   return plainObject(items, (x) => {
+    const budget = { nodes: Math.min(HPS_MAX_NODES, total) };
     try {
       return toPlain(x, 1, budget);
     } catch (e) {
       if (e === TOO_BIG) return undefined;
       throw e;
+    } finally {
+      total -= Math.min(HPS_MAX_NODES, total) - Math.max(0, budget.nodes);
     }
   });
 }
@@ -534,6 +539,14 @@ function extent(t: Pick<TensorRef, 'shape' | 'strides'>): number {
 
 function checkExtent(path: string, t: TensorRef): void {
   if (!Number.isSafeInteger(tensorNbytes(t))) throw new JukeboxError('ERR_CHECKPOINT_FORMAT', `${path}: tensor ${t.name} has an absurd size ${JSON.stringify(t.shape)}`);
+  const need = extent(t) === 0 ? 0 : t.storageOffset + extent(t);
+  if (!Number.isSafeInteger(need) || need > t.storage.numel) {
+    throw new JukeboxError(
+      'ERR_CHECKPOINT_FORMAT',
+      `${path}: tensor ${t.name}: storage shorter than its tensor (storage ${t.storage.key} has ${t.storage.numel} elements, ` +
+        `shape ${JSON.stringify(t.shape)} with strides ${JSON.stringify(t.strides)} at offset ${t.storageOffset} needs ${need})`,
+    );
+  }
   // A view with more elements than its storage holds (stride 0, or overlapping strides) would
   // be expanded on read: a 1.4 MB file could make convert write gigabytes. Weights never are
   // such views, so refuse them; every output is then bounded by the bytes the file holds.
@@ -542,14 +555,6 @@ function checkExtent(path: string, t: TensorRef): void {
       'ERR_CHECKPOINT_FORMAT',
       `${path}: tensor ${t.name} is a view of ${tensorNumel(t)} elements over storage ${t.storage.key} of only ${t.storage.numel} ` +
         `(shape ${JSON.stringify(t.shape)}, strides ${JSON.stringify(t.strides)}): repeated (stride-0 or overlapping) views are not weights and are refused`,
-    );
-  }
-  const need = extent(t) === 0 ? 0 : t.storageOffset + extent(t);
-  if (!Number.isSafeInteger(need) || need > t.storage.numel) {
-    throw new JukeboxError(
-      'ERR_CHECKPOINT_FORMAT',
-      `${path}: tensor ${t.name}: storage shorter than its tensor (storage ${t.storage.key} has ${t.storage.numel} elements, ` +
-        `shape ${JSON.stringify(t.shape)} with strides ${JSON.stringify(t.strides)} at offset ${t.storageOffset} needs ${need})`,
     );
   }
 }
