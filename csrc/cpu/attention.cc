@@ -69,10 +69,23 @@ void attention_forward(const AttnShape& s, const float* q, int ldq, const float*
   const int max_keys = s.func == 6 ? s.enc_len : s.len;
   constexpr int kRowsPerTask = 16;
   const int row_tasks = (s.len + kRowsPerTask - 1) / kRowsPerTask;
+  // Cost: (query, visible key) pairs x heads x (dot + axpy over head_dim, ~4 dh FLOPs, plus
+  // an exp counted as ~16).
+  double pairs = 0;
+  const double L = s.len, bc = s.block_ctx;
+  switch (s.func) {
+    case 0: pairs = L * (L + 1) / 2; break;
+    case 1: pairs = L * (bc + 1) / 2; break;
+    case 2: pairs = L * (L / bc + 1) / 2; break;
+    case 3: pairs = L * bc; break;
+    case 6: pairs = L * s.enc_len; break;
+    default: pairs = L * std::min<double>(s.prime_len, L); break;
+  }
+  const double flops = pairs * s.heads * (4.0 * dh + 16.0);
   std::vector<std::vector<float>> scratch(pool.size(), std::vector<float>(max_keys + dh));
   const DotFn dot = active_dot();
   const AxpyFn axpy = active_axpy();
-  pool.parallel_for(row_tasks * s.heads, [&](int task, int worker) {
+  pool.parallel_for(row_tasks * s.heads, flops, [&](int task, int worker) {
     const int h = task % s.heads;
     const int i0 = (task / s.heads) * kRowsPerTask, i1 = std::min(s.len, i0 + kRowsPerTask);
     float* w = scratch[worker].data();

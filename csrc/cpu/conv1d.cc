@@ -7,6 +7,7 @@
 #include "conv1d.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -20,7 +21,13 @@ constexpr int kNC = kConvTileCols;  // a multiple of kNR
 static_assert(kNC % kNR == 0, "tile width must be whole panels");
 static_assert(kTileMR == kMR, "conv1d.h and gemm_ukernel.h disagree on MR");
 
-int floor_div(int a, int b) { return (a >= 0) ? a / b : -((-a + b - 1) / b); }
+int64_t floor_div64(int64_t a, int64_t b) { return (a >= 0) ? a / b : -((-a + b - 1) / b); }
+
+// A tap offset is an input position shift: it must fit an int (|k*dil - pad| < 2^31).
+int narrow_offset(int64_t v) {
+  if (v < INT32_MIN || v > INT32_MAX) fail("ERR_INVALID_ARGUMENT", "convolution tap offset " + std::to_string(v) + " is out of range");
+  return int(v);
+}
 
 // Packs an M x K weight matrix given by at(m, k) into MR-row panels (zero-padded rows).
 template <class At>
@@ -53,14 +60,15 @@ void pack_input(const ConvPhase& ph, const float* x, int cin, int tin, int j0, i
       float* dst = panels + size_t(ci * ph.ntaps + tap) * kNR;
       for (int pn = 0; pn < npanels; ++pn, dst += panel_stride) {
         const int col = j0 + pn * kNR;
-        const int base = col * ph.in_stride + ph.tap_off[tap];
+        // 64-bit: a tap offset near 2^30 (huge dilations) plus col * stride overflows an int.
+        const int64_t base = int64_t(col) * ph.in_stride + ph.tap_off[tap];
         const int valid = std::min(kNR, ncols - pn * kNR);
         if (ph.in_stride == 1 && base >= 0 && base + kNR <= tin && valid == kNR) {
           pack_row(xr + base, dst, relu);
           continue;
         }
         for (int j = 0; j < kNR; ++j) {
-          const int s = base + j * ph.in_stride;
+          const int64_t s = base + int64_t(j) * ph.in_stride;
           const float v = (j < valid && s >= 0 && s < tin) ? xr[s] : 0.0f;
           dst[j] = (relu && v < 0.0f) ? 0.0f : v;
         }
@@ -74,11 +82,39 @@ struct Scratch {
   Buffer<float> tile;
 };
 
+// The column tiles of one call: kNC-wide, except when there are few tiles per thread,
+// then whole NR panels spread evenly over a multiple of the threads (128 columns on 2
+// threads: 72 + 56 rather than 120 + 8, which left one thread nearly all the work). An
+// output column's arithmetic does not depend on the tiling.
+struct ColumnTiles {
+  int cols = 0, count = 0, panels = 0;
+  bool even = false;
+  ColumnTiles(int cols_, int threads) : cols(cols_) {
+    count = (cols + kNC - 1) / kNC;
+    if (threads > 1 && count < 4 * threads) {
+      panels = (cols + kNR - 1) / kNR;  // >= count, and <= 5 * count: a tile stays <= kNC
+      count = std::min(panels, (count + threads - 1) / threads * threads);
+      even = true;
+    }
+  }
+  int begin(int i) const { return even ? int(int64_t(panels) * i / count) * kNR : i * kNC; }
+  int end(int i) const { return std::min(cols, even ? int(int64_t(panels) * (i + 1) / count) * kNR : (i + 1) * kNC); }
+};
+
 }  // namespace
 
 int ConvParams::out_len(int tin) const {
-  if (transposed) return (tin - 1) * stride - 2 * pad + dilation * (kernel - 1) + 1;
-  return (tin + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+  // In 64 bits: 2 * pad and dilation * (kernel - 1) overflow an int for dilations near 2^30
+  // (undefined behaviour that happened to give the right answer). A length that does not fit
+  // an int is refused rather than wrapped.
+  const int64_t span = int64_t(dilation) * (kernel - 1);
+  const int64_t len = transposed ? (int64_t(tin) - 1) * stride - 2 * int64_t(pad) + span + 1
+                                 : floor_div64(int64_t(tin) + 2 * int64_t(pad) - span - 1, stride) + 1;
+  // (the message is built only on failure: out_len runs per layer per call)
+  if (len < 0 || len > INT32_MAX) {
+    fail("ERR_INVALID_ARGUMENT", "convolution output length " + std::to_string(len) + " for an input of " + std::to_string(tin) + " is out of range");
+  }
+  return int(len);
 }
 
 Conv1d::Conv1d(const ConvParams& p, const float* w, const float* bias) : p_(p) {
@@ -90,7 +126,7 @@ Conv1d::Conv1d(const ConvParams& p, const float* w, const float* bias) : p_(p) {
   if (!p.transposed) {
     ConvPhase ph;
     ph.ntaps = p.kernel;
-    for (int k = 0; k < p.kernel; ++k) ph.tap_off.push_back(k * p.dilation - p.pad);
+    for (int k = 0; k < p.kernel; ++k) ph.tap_off.push_back(narrow_offset(int64_t(k) * p.dilation - p.pad));
     ph.in_stride = p.stride;
     ph.M = p.cout;
     ph.K = p.cin * p.kernel;
@@ -105,10 +141,10 @@ Conv1d::Conv1d(const ConvParams& p, const float* w, const float* bias) : p_(p) {
     ConvPhase ph;
     std::vector<int> taps;
     for (int k = 0; k < p.kernel; ++k) {
-      const int num = r + p.pad - k * p.dilation;
+      const int64_t num = int64_t(r) + p.pad - int64_t(k) * p.dilation;
       if (((num % p.stride) + p.stride) % p.stride != 0) continue;
       taps.push_back(k);
-      ph.tap_off.push_back(floor_div(num, p.stride));
+      ph.tap_off.push_back(narrow_offset(floor_div64(num, p.stride)));
     }
     ph.ntaps = int(taps.size());
     ph.in_stride = 1;
@@ -177,27 +213,29 @@ void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPo
   // every phase r, so each output cache line is written once, in order, by one task.
   const int nphase = int(phases_.size());
   const int s_out = phases_[0].out_stride;
-  const int blocks = (phase_cols(0, tout) + kNC - 1) / kNC;  // phase 0 is the longest
+  const double work = flops(x.n, x.t);
+  const ColumnTiles tiles(phase_cols(0, tout), pool.threads_for(work));  // phase 0 is the longest
+  const int blocks = tiles.count;
   const size_t tile_floats = size_t(tile_rows()) * kNC;
 
   std::vector<Scratch> scratch(pool.size());
-  pool.parallel_for(x.n * blocks, [&](int ti, int worker) {
+  pool.parallel_for(x.n * blocks, work, [&](int ti, int worker) {
     const int b = ti / blocks;
-    const int q0 = (ti % blocks) * kNC;
+    const int q0 = tiles.begin(ti % blocks), q1 = tiles.end(ti % blocks);
     Scratch& sc = scratch[worker];
     if (sc.packed_input.size() == 0) {
       sc.packed_input.reset(size_t(max_k()) * kNC, "conv input panels");
       sc.tile.reset(nphase * tile_floats, "conv output tile");
     }
     for (int pi = 0; pi < nphase; ++pi) {
-      const int cols = std::min(kNC, phase_cols(pi, tout) - q0);
+      const int cols = std::min(q1, phase_cols(pi, tout)) - q0;
       if (cols > 0)
         gemm_tile(pi, x.row(b, 0), x.t, q0, cols, ep.relu_input, sc.packed_input.data(),
                   sc.tile.data() + pi * tile_floats);
     }
     // Epilogue: bias, residual, interleave the phases into the output row.
     const int t0 = q0 * s_out;
-    const int t1 = std::min(tout, (q0 + kNC) * s_out);
+    const int t1 = std::min(tout, q1 * s_out);
     for (int m = 0; m < p_.cout; ++m) {
       float* yr = y.row(b, m);
       const float bias = bias_[m];
@@ -236,17 +274,19 @@ void resblock_forward(const Conv1d& a, const Conv1d& b, float scale, ConstNCTVie
               y.t == x.t && y.data != x.data,
           "ERR_NATIVE", "resblock_forward: incompatible convs or shapes");
   const int cmid = a.params().cout;
-  const int blocks = (x.t + kNC - 1) / kNC;
+  const double work = a.flops(x.n, x.t) + b.flops(x.n, x.t);
+  const ColumnTiles tiles(x.t, pool.threads_for(work));
+  const int blocks = tiles.count;
   struct ResScratch {
     Buffer<float> packed, hidden, out;
   };
   std::vector<ResScratch> scratch(pool.size());
   const PackRow pack_row = active_pack_row();
   const UKernel ukernel = active_ukernel();
-  pool.parallel_for(x.n * blocks, [&](int ti, int worker) {
+  pool.parallel_for(x.n * blocks, work, [&](int ti, int worker) {
     const int bi = ti / blocks;
-    const int q0 = (ti % blocks) * kNC;
-    const int cols = std::min(kNC, x.t - q0);
+    const int q0 = tiles.begin(ti % blocks);
+    const int cols = tiles.end(ti % blocks) - q0;
     ResScratch& sc = scratch[worker];
     if (sc.packed.size() == 0) {
       sc.packed.reset(size_t(std::max(a.max_k(), cmid)) * kNC, "resblock panels");

@@ -2,6 +2,8 @@
 // definitions (double accumulation so they serve as ground truth for the fast kernels).
 #include "conv1d.h"
 
+#include <cstdint>
+
 namespace jb {
 
 void conv1d_ref(const ConvParams& p, const float* x, int n, int tin, const float* w,
@@ -13,7 +15,8 @@ void conv1d_ref(const ConvParams& p, const float* x, int n, int tin, const float
         double acc = bias ? bias[co] : 0.0;
         for (int ci = 0; ci < p.cin; ++ci)
           for (int k = 0; k < p.kernel; ++k) {
-            const int s = t * p.stride + k * p.dilation - p.pad;
+            // 64-bit: k * dilation alone overflows an int for dilations near 2^30.
+            const int64_t s = int64_t(t) * p.stride + int64_t(k) * p.dilation - p.pad;
             if (s < 0 || s >= tin) continue;
             acc += double(w[(size_t(co) * p.cin + ci) * p.kernel + k]) *
                    x[(size_t(b) * p.cin + ci) * tin + s];
@@ -32,9 +35,9 @@ void conv_transpose1d_ref(const ConvParams& p, const float* x, int n, int tin, c
         // y[t] gathers x[s] for every s, k with s*stride - pad + k*dil == t.
         for (int ci = 0; ci < p.cin; ++ci)
           for (int k = 0; k < p.kernel; ++k) {
-            const int num = t + p.pad - k * p.dilation;
+            const int64_t num = int64_t(t) + p.pad - int64_t(k) * p.dilation;
             if (num < 0 || num % p.stride != 0) continue;
-            const int s = num / p.stride;
+            const int64_t s = num / p.stride;
             if (s >= tin) continue;
             acc += double(w[(size_t(ci) * p.cout + co) * p.kernel + k]) *
                    x[(size_t(b) * p.cin + ci) * tin + s];

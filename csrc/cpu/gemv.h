@@ -10,12 +10,17 @@ namespace jb {
 
 void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0,
                int nc, float* acc, int ldacc);
-// Rows [k0, k1) of W stored (K, N), all N columns: acc[m][j] = sum_{k0<=k<k1} x[m][k] W[k][j].
-// W is read front to back as one sequential stream (splitting K across threads keeps every
-// thread's stream sequential); acc (M x N, row stride ldacc) is overwritten.
+// Rows [k0, k1) of W stored (K, N), columns [j0, j0 + nc):
+//   acc[m][j - j0] = sum_{k0<=k<k1} x[m][k] W[k][j]
+// W is read front to back as a few sequential row streams (splitting K across threads
+// keeps every thread's streams sequential); acc (M x nc, row stride ldacc) is overwritten.
+// j0 must be a multiple of 16, and so must nc unless the block ends at column N: each
+// output's arithmetic is then the same however the columns are blocked.
 void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1,
-                      float* acc, int ldacc);
+                      int j0, int nc, float* acc, int ldacc);
 void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
                float* acc, int ldacc);
+// dst[i] = fp16 src[i] widened to fp32 (exact), with F16C.
+void widen_f16_avx2(const uint16_t* src, float* dst, int n);
 
 }  // namespace jb

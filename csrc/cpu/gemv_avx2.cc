@@ -74,10 +74,49 @@ __attribute__((target("avx2,fma,f16c"))) void gemv_impl(const float* x, int M, i
   }
 }
 
+// 8 outputs at a time: 8 independent accumulation chains instead of one (the single
+// chain was FMA-latency bound), and one transposing reduction for the 8. Per output the
+// arithmetic is exactly the one-at-a-time loop's: lane l accumulates x[k] * w[k] for
+// k = l (mod 8) in order, the lanes are summed as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7))
+// (hadd pairs lanes the same way; a+b == b+a exactly), then the scalar tail in order.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256 s4,
+                                                               __m256 s5, __m256 s6, __m256 s7) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(s4, s5), _mm256_hadd_ps(s6, s7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+}
+
 template <bool F16>
 __attribute__((target("avx2,fma,f16c"))) void dots_impl(const float* x, int M, int ldx, const void* w, int K, int j0,
                                                          int nc, float* acc, int ldacc) {
-  for (int j = 0; j < nc; ++j) {
+  const int kv = K & ~7;
+  int j = 0;
+  for (; j + 8 <= nc; j += 8) {
+    const size_t row = size_t(j0 + j) * K;
+    for (int m = 0; m < M; ++m) {
+      const float* xm = x + size_t(m) * ldx;
+      __m256 s[8];
+      for (int i = 0; i < 8; ++i) s[i] = _mm256_setzero_ps();
+      for (int k = 0; k < kv; k += 8) {
+        const __m256 xv = _mm256_loadu_ps(xm + k);
+        for (int i = 0; i < 8; ++i) s[i] = _mm256_fmadd_ps(xv, load8<F16>(w, row + size_t(i) * K + k), s[i]);
+      }
+      const __m256 r = reduce8(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+      float* out = acc + size_t(m) * ldacc + j;
+      if (kv == K) {
+        _mm256_storeu_ps(out, r);
+      } else {
+        alignas(32) float tot[8];
+        _mm256_store_ps(tot, r);
+        for (int i = 0; i < 8; ++i) {
+          float t = tot[i];
+          for (int k = kv; k < K; ++k) t += xm[k] * load1<F16>(w, row + size_t(i) * K + k);
+          out[i] = t;
+        }
+      }
+    }
+  }
+  for (; j < nc; ++j) {
     const size_t row = size_t(j0 + j) * K;
     for (int m = 0; m < M; ++m) {
       const float* xm = x + size_t(m) * ldx;
@@ -93,46 +132,92 @@ __attribute__((target("avx2,fma,f16c"))) void dots_impl(const float* x, int M, i
   }
 }
 
-template <int R, bool F16>
-__attribute__((target("avx2,fma,f16c"))) void krange_impl(const float* x, int ldx, const void* w, int N, int k0, int k1,
-                                                           float* acc, int ldacc) {
-  const int nv = N & ~15;
+// One block of C vectors (8*C columns) of R rows over W rows [kb, ke): accumulators in
+// registers (R*C independent FMA chains, enough to cover the FMA latency), loaded from acc
+// unless this is the band's first group of rows.
+template <int R, int C, bool F16>
+__attribute__((target("avx2,fma,f16c"))) inline void krange_block(const float* x, int ldx, const void* w, int N, int kb,
+                                                                  int ke, bool first, int j, float* a, int ldacc) {
+  __m256 acc[R][C];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < N; ++j) acc[size_t(r) * ldacc + j] = 0.0f;
-  for (int k = k0; k < k1; ++k) {
-    const size_t base = size_t(k) * N;
+    for (int c = 0; c < C; ++c)
+      acc[r][c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(a + size_t(r) * ldacc + 8 * c);
+  for (int k = kb; k < ke; ++k) {
+    const size_t base = size_t(k) * N + j;
     __m256 xv[R];
     for (int r = 0; r < R; ++r) xv[r] = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
-    for (int j = 0; j < nv; j += 16) {
-      const __m256 w0 = load8<F16>(w, base + j), w1 = load8<F16>(w, base + j + 8);
-      for (int r = 0; r < R; ++r) {
-        float* a = acc + size_t(r) * ldacc + j;
-        _mm256_storeu_ps(a, _mm256_fmadd_ps(xv[r], w0, _mm256_loadu_ps(a)));
-        _mm256_storeu_ps(a + 8, _mm256_fmadd_ps(xv[r], w1, _mm256_loadu_ps(a + 8)));
-      }
+    // one weight vector live at a time: R*C + R + 1 <= 16 registers, no spills
+    for (int c = 0; c < C; ++c) {
+      const __m256 wv = load8<F16>(w, base + 8 * c);
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
     }
-    for (int j = nv; j < N; ++j) {
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(a + size_t(r) * ldacc + 8 * c, acc[r][c]);
+}
+
+// Rows [k0, k1) of W against R rows of x, columns [j0, j1) of W (row stride N); columns
+// below jv (j0 + a multiple of 16) in vectors, the rest (the matrix's last N % 16 columns)
+// scalar. Every output is acc = 0, then acc = fma(x[k], W[k][j], acc) for k in order
+// (scalar columns: acc += x[k] * W[k][j], unfused, as before), whatever the blocking.
+// The accumulators stay in registers for U rows of W at a time, so acc is loaded and
+// stored once per U rows instead of once per row; W is still read as U sequential row
+// streams (long contiguous runs, which the prefetchers serve well when W is not cached).
+template <int R, bool F16>
+__attribute__((target("avx2,fma,f16c"))) void krange_impl(const float* x, int ldx, const void* w, int N, int k0, int k1,
+                                                           int j0, int jv, int j1, float* acc, int ldacc) {
+  constexpr int U = 8;
+  // 8 accumulators (R * C) per block: R=1 64 columns, R=2 32, R=3/4 16.
+  constexpr int C = R == 1 ? 8 : R == 2 ? 4 : 2;
+  if (k0 >= k1) {
+    for (int r = 0; r < R; ++r)
+      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
+    return;
+  }
+  for (int kb = k0; kb < k1; kb += U) {
+    const int ke = kb + U < k1 ? kb + U : k1;
+    const bool first = kb == k0;
+    int j = j0;
+    for (; j + 8 * C <= jv; j += 8 * C) krange_block<R, C, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
+    for (; j < jv; j += 16) krange_block<R, 2, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
+  }
+  if (jv >= j1) return;
+  for (int r = 0; r < R; ++r)
+    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
+  for (int k = k0; k < k1; ++k) {
+    const size_t base = size_t(k) * N;
+    for (int j = jv; j < j1; ++j) {
       const float wv = load1<F16>(w, base + j);
-      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + j] += x[size_t(r) * ldx + k] * wv;
+      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
     }
   }
 }
 
 }  // namespace
 
-void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1, float* acc,
-                      int ldacc) {
+void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1, int j0, int nc,
+                      float* acc, int ldacc) {
+  const int j1 = j0 + nc;
+  const int nv = N & ~15;  // the matrix's vector columns: the same split whatever the block
+  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   // Up to 4 rows per pass over W, so a batch of 4 still reads every weight once.
   for (int m0 = 0; m0 < M; m0 += 4) {
     const float* xm = x + size_t(m0) * ldx;
     float* am = acc + size_t(m0) * ldacc;
     switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: f16 ? krange_impl<1, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<1, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
-      case 2: f16 ? krange_impl<2, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<2, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
-      case 3: f16 ? krange_impl<3, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<3, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
-      default: f16 ? krange_impl<4, true>(xm, ldx, w, N, k0, k1, am, ldacc) : krange_impl<4, false>(xm, ldx, w, N, k0, k1, am, ldacc); break;
+      case 1: f16 ? krange_impl<1, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<1, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      case 2: f16 ? krange_impl<2, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<2, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      case 3: f16 ? krange_impl<3, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<3, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      default: f16 ? krange_impl<4, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<4, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
     }
   }
+}
+
+__attribute__((target("avx2,fma,f16c"))) void widen_f16_avx2(const uint16_t* src, float* dst, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
 }
 
 void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0, int nc,
@@ -160,8 +245,9 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 namespace jb {
 // Non-x86 builds never call these (cpu_features reports Generic there).
 void gemv_avx2(const float*, int, int, const void*, bool, int, int, int, int, float*, int) {}
-void gemv_krange_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
+void gemv_krange_avx2(const float*, int, int, const void*, bool, int, int, int, int, int, float*, int) {}
 void dots_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
+void widen_f16_avx2(const uint16_t*, float*, int) {}
 }  // namespace jb
 
 #endif

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstring>
 #include <vector>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "../core/buffer.h"
 #include "../core/half.h"
@@ -33,6 +36,11 @@ void WeightView::row_f32(int r, float* out) const {
       std::memcpy(out, static_cast<const float*>(data) + base, sizeof(float) * len);
       return;
     case DType::F16:
+      // (embedding rows: once per decoded token; F16C widening is exact like half_to_float)
+      if (active_isa() == Isa::Avx2Fma) {
+        widen_f16_avx2(static_cast<const uint16_t*>(data) + base, out, len);
+        return;
+      }
       for (int j = 0; j < len; ++j) out[j] = half_to_float(static_cast<const uint16_t*>(data)[base + j]);
       return;
     case DType::BF16:
@@ -66,12 +74,53 @@ void pack_weight_panel(const WeightView& w, int n0, float* dst) {
     for (int kk = 0; kk < w.k; ++kk) std::memcpy(dst + size_t(kk) * kNR, src + size_t(kk) * w.n, sizeof(float) * kNR);
     return;
   }
+  // fp16 (K, N): widened a row segment at a time (exact either way; element by element
+  // through at() this packing cost about half as much as the product at prefill sizes).
+  if (!w.transposed && w.dtype == DType::F16 && cols == kNR) {
+    const uint16_t* src = static_cast<const uint16_t*>(w.data) + n0;
+    if (active_isa() == Isa::Avx2Fma) {
+      for (int kk = 0; kk < w.k; ++kk) widen_f16_avx2(src + size_t(kk) * w.n, dst + size_t(kk) * kNR, kNR);
+    } else {
+      for (int kk = 0; kk < w.k; ++kk)
+        for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = half_to_float(src[size_t(kk) * w.n + j]);
+    }
+    return;
+  }
   for (int kk = 0; kk < w.k; ++kk)
     for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = j < cols ? w.at(kk, n0 + j) : 0.0f;
 }
 
 // dst[kk * MR + r] = x[m0 + r][kk], zero past the last row.
 void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
+#if defined(__SSE2__)
+  static_assert(kMR == 4, "the SSE transpose packs 4 rows");
+  if (rows == kMR) {
+    // 4 x 4 blocks transposed in registers (a plain copy: the values are unchanged); the
+    // scalar loop's 4-byte strided stores cost a sixth of the GEMM at prefill sizes.
+    const float* r0 = x + size_t(m0) * ldx;
+    const float* r1 = r0 + ldx;
+    const float* r2 = r1 + ldx;
+    const float* r3 = r2 + ldx;
+    int kk = 0;
+    for (; kk + 4 <= K; kk += 4) {
+      __m128 a = _mm_loadu_ps(r0 + kk), b = _mm_loadu_ps(r1 + kk), c = _mm_loadu_ps(r2 + kk), d = _mm_loadu_ps(r3 + kk);
+      _MM_TRANSPOSE4_PS(a, b, c, d);
+      float* o = dst + size_t(kk) * kMR;
+      _mm_storeu_ps(o, a);
+      _mm_storeu_ps(o + 4, b);
+      _mm_storeu_ps(o + 8, c);
+      _mm_storeu_ps(o + 12, d);
+    }
+    for (; kk < K; ++kk) {
+      float* o = dst + size_t(kk) * kMR;
+      o[0] = r0[kk];
+      o[1] = r1[kk];
+      o[2] = r2[kk];
+      o[3] = r3[kk];
+    }
+    return;
+  }
+#endif
   for (int r = 0; r < kMR; ++r) {
     if (r < rows) {
       const float* src = x + size_t(m0 + r) * ldx;
@@ -85,24 +134,59 @@ void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
 }  // namespace
 
 // Few rows (token-by-token decoding): packing W would cost as much as the product, so read
-// it in place, a block of output columns per task.
-// Few rows, W stored (K, N): each thread streams a contiguous band of W's rows (all
-// columns), then the partial sums are added. Column blocks would make every thread read W
-// in short strided pieces, which the prefetchers serve far worse.
+// it in place.
+// Few rows, W stored (K, N): each task streams a contiguous band of W's rows (all
+// columns, or a wide block of them), then the partial sums of the bands are added.
+// Column blocks alone would make every thread read W in short strided pieces, which the
+// prefetchers serve far worse.
+//
+// The number of bands is fixed by the shape, never by the thread count, so the order of
+// the additions (and the result) is the same with 1 thread or 64. Threads beyond the
+// bands split the columns (which does not change any output's arithmetic). An op too
+// small to split (ThreadPool::kMinFlopsPerThread) is one band on the calling thread.
 static void matmul_few_rows_streaming(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                                       float* y, int ldy, bool accumulate, ThreadPool& pool) {
   const int K = w.k, N = w.n;
-  const int parts = std::max(1, std::min(pool.size(), K / 16));
-  std::vector<float> partial(size_t(parts) * M * N);
-  pool.parallel_for(parts, [&](int p, int) {
+  const double flops = 2.0 * M * K * N;
+  constexpr int kMaxBands = 8;  // partial sums cost M*N*4 bytes per band; keep that small next to W
+  const int parts = int(std::max(1.0, std::min({double(kMaxBands), double(K / 16), flops / ThreadPool::kMinFlopsPerThread})));
+  const int threads = pool.threads_for(flops);
+  // Column blocks: whole 16-column vectors, so each output's arithmetic is unchanged.
+  const int cblocks = std::max(1, std::min((threads + parts - 1) / parts, (N + 15) / 16));
+  const int cwidth = ((N + cblocks - 1) / cblocks + 15) / 16 * 16;
+  const int ncb = (N + cwidth - 1) / cwidth;
+  const bool f16 = w.dtype == DType::F16;
+  auto band = [&](int task, float* acc, int ldacc) {
+    const int p = task / ncb, cb = task % ncb;
     const int k0 = int(int64_t(K) * p / parts), k1 = int(int64_t(K) * (p + 1) / parts);
-    gemv_krange_avx2(x, M, ldx, w.data, w.dtype == DType::F16, N, k0, k1, partial.data() + size_t(p) * M * N, N);
-  });
+    const int j0 = cb * cwidth, nc = std::min(N, j0 + cwidth) - j0;
+    gemv_krange_avx2(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, acc + size_t(p) * M * ldacc + j0, ldacc);
+  };
+  const uintptr_t xa = uintptr_t(x), ya = uintptr_t(y);
+  const bool overlap = ya < xa + sizeof(float) * size_t(M) * ldx && xa < ya + sizeof(float) * size_t(M) * ldy;
+  if (parts == 1 && !accumulate && !overlap) {
+    // One band straight into y, then y = (0 + band) + bias as the general case computes it.
+    pool.parallel_for(ncb, flops, [&](int task, int) { band(task, y, ldy); });
+    for (int m = 0; m < M; ++m) {
+      float* yr = y + size_t(m) * ldy;
+      if (bias) {
+        for (int j = 0; j < N; ++j) yr[j] = (0.0f + yr[j]) + bias[j];
+      } else {
+        for (int j = 0; j < N; ++j) yr[j] = (0.0f + yr[j]) + 0.0f;
+      }
+    }
+    return;
+  }
+  // Reused per calling thread: a decode step calls this a few times per layer.
+  thread_local std::vector<float> partial;
+  if (partial.size() < size_t(parts) * M * N) partial.resize(size_t(parts) * M * N);
+  float* part = partial.data();
+  pool.parallel_for(parts * ncb, flops, [&](int task, int) { band(task, part, N); });
   for (int m = 0; m < M; ++m) {
     float* yr = y + size_t(m) * ldy;
     for (int j = 0; j < N; ++j) {
       float v = 0.0f;
-      for (int p = 0; p < parts; ++p) v += partial[(size_t(p) * M + m) * N + j];
+      for (int p = 0; p < parts; ++p) v += part[(size_t(p) * M + m) * N + j];
       v += bias ? bias[j] : 0.0f;
       yr[j] = accumulate ? yr[j] + v : v;
     }
@@ -118,7 +202,7 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
   constexpr int kCols = 256;
   const int K = w.k, N = w.n;
   const int tasks = (N + kCols - 1) / kCols;
-  pool.parallel_for(tasks, [&](int task, int) {
+  pool.parallel_for(tasks, 2.0 * M * K * N, [&](int task, int) {
     const int j0 = task * kCols, j1 = std::min(N, j0 + kCols), nc = j1 - j0;
     float acc[kSmallRows][kCols];
     float wrow[kCols];
@@ -175,16 +259,18 @@ void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bi
     return;
   }
   const int K = w.k;
+  const double flops = 2.0 * M * K * w.n;
+  const int threads = pool.threads_for(flops);
   const int nblocks = (w.n + kColsPerTask - 1) / kColsPerTask;
   // Enough tasks for every thread: split rows too when there are few column blocks.
-  const int mchunks = std::max(1, std::min((M + kMR - 1) / kMR, (2 * pool.size() + nblocks - 1) / nblocks));
+  const int mchunks = std::max(1, std::min((M + kMR - 1) / kMR, (2 * threads + nblocks - 1) / nblocks));
   const int rows_per_chunk = ((M + mchunks - 1) / mchunks + kMR - 1) / kMR * kMR;
   struct Scratch {
     Buffer<float> wpanels, xpanel, tile;
   };
   std::vector<Scratch> scratch(pool.size());
   const UKernel ukernel = active_ukernel();
-  pool.parallel_for(nblocks * mchunks, [&](int task, int worker) {
+  pool.parallel_for(nblocks * mchunks, flops, [&](int task, int worker) {
     const int nb = task % nblocks, mc = task / nblocks;
     const int n0 = nb * kColsPerTask, ncols = std::min(kColsPerTask, w.n - n0);
     const int npanels = (ncols + kNR - 1) / kNR;

@@ -10,15 +10,21 @@
 namespace jb {
 
 void filtered_probs(const float* logits, int bins, const SamplingParams& p, std::vector<double>& probs) {
-  require(p.temperature > 0.0f, "ERR_INVALID_ARGUMENT", "temperature must be > 0");
-  require(p.top_k == 0 || p.top_p == 0.0f, "ERR_INVALID_ARGUMENT", "top_k and top_p cannot both be set (as in the original)");
-  std::vector<float> x(bins);
+  // Runs once per sample per decoded token: no message strings unless failing, and the
+  // scratch is reused per thread.
+  if (!(p.temperature > 0.0f)) fail("ERR_INVALID_ARGUMENT", "temperature must be > 0");
+  if (!(p.top_k == 0 || p.top_p == 0.0f))
+    fail("ERR_INVALID_ARGUMENT", "top_k and top_p cannot both be set (as in the original)");
+  thread_local std::vector<float> x;
+  thread_local std::vector<char> keep;
+  x.resize(bins);
   for (int i = 0; i < bins; ++i) x[i] = logits[i] / p.temperature;
-  std::vector<bool> keep(bins, true);
+  keep.assign(bins, 1);
   const int k = std::min(p.top_k, bins);
   if (k > 0) {
     // Remove every logit below the k-th largest (ties with it stay, as torch.topk + <).
-    std::vector<float> sorted(x);
+    thread_local std::vector<float> sorted;
+    sorted.assign(x.begin(), x.begin() + bins);
     std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
     const float kth = sorted[k - 1];
     for (int i = 0; i < bins; ++i) keep[i] = !(x[i] < kth);

@@ -14,6 +14,10 @@ void axpy_generic(float alpha, const float* x, float* y, int n);
 float dot_avx2(const float* a, const float* b, int n);
 void axpy_avx2(float alpha, const float* x, float* y, int n);
 
+// LayerNorm (eps 1e-5, statistics in double) of 4 consecutive rows of `width` floats,
+// bit-identical to the scalar loop in transformer.cc; y may equal x.
+void layer_norm4_avx2(const float* x, int width, const float* g, const float* b, float* y);
+
 DotFn active_dot();
 AxpyFn active_axpy();
 

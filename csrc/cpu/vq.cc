@@ -82,7 +82,7 @@ void vq_nearest(const Codebook& cb, const float* x, int n, int32_t* out, ThreadP
   constexpr int kRowsPerTask = 64;
   const bool avx2 = active_isa() == Isa::Avx2Fma;
   const int tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
-  pool.parallel_for(tasks, [&](int t, int) {
+  pool.parallel_for(tasks, 2.0 * n * cb.blocks8() * 8 * cb.width(), [&](int t, int) {
     const int r0 = t * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
     if (avx2) {
       vq_rows_avx2(cb, x, r0, r1, out);

@@ -14,7 +14,8 @@ namespace {
 
 // One query against a contiguous run of cached keys/values, per head (same arithmetic as
 // attention_forward).
-void attend_one(const float* q, const LayerKVCache::Run& run, int state, int heads, float* out) {
+// w: scratch for run.count scores.
+void attend_one(const float* q, const LayerKVCache::Run& run, int state, int heads, float* out, float* w) {
   const int dh = state / heads;
   if (run.zero_output || run.count == 0) {
     std::fill(out, out + state, 0.0f);
@@ -22,7 +23,6 @@ void attend_one(const float* q, const LayerKVCache::Run& run, int state, int hea
   }
   const double sc = 1.0 / std::sqrt(std::sqrt(double(dh)));
   const float scale = float(sc * sc);
-  std::vector<float> w(run.count);
   const DotFn dot = active_dot();
   const AxpyFn axpy = active_axpy();
   for (int h = 0; h < heads; ++h) {
@@ -77,6 +77,19 @@ DecodeSession::DecodeSession(const Autoregressive& model, int n, const float* y_
   step_tokens_.assign(size_t(n) * L, 0);
 }
 
+void DecodeSession::ScratchSet::ensure(size_t rows, int w, int s, int mlp, int keys) {
+  auto grow = [](Buffer<float>& b, size_t n) {
+    if (b.size() < n) b.reset(n, "chunk state");
+  };
+  grow(h, rows * w);
+  grow(x, rows * w);
+  grow(qkv, rows * 3 * s);
+  grow(att, rows * s);
+  grow(a, rows * w);
+  grow(mid, rows * mlp);
+  grow(scores, size_t(keys));
+}
+
 size_t DecodeSession::cache_bytes() const {
   size_t b = 0;
   for (const auto& c : caches_) b += c.bytes();
@@ -99,7 +112,7 @@ void DecodeSession::prefill(const int32_t* tokens, int len, float* logits, Threa
 
 void DecodeSession::step(const int32_t* prev, float* logits, ThreadPool& pool) {
   const int L = m_.len();
-  require(pos_ < L, "ERR_INVALID_ARGUMENT", "the window is full");
+  if (pos_ >= L) fail("ERR_INVALID_ARGUMENT", "the window is full");
   if (pos_ > 0)
     for (int b = 0; b < n_; ++b) step_tokens_[size_t(b) * L + pos_ - 1] = prev[b];
   extend(step_tokens_.data(), pos_ + 1, logits, pool);
@@ -110,46 +123,55 @@ void DecodeSession::extend(const int32_t* tokens, int end, float* logits, Thread
   const TransformerDims& d = t.dims();
   const int w = d.width, s = d.state, n = n_, Lm = d.len;
   const int c = end - pos_;
-  require(c > 0 && end <= Lm, "ERR_INVALID_ARGUMENT", "bad chunk [" + std::to_string(pos_) + ", " + std::to_string(end) + ")");
+  // (Messages are built only on failure: this runs once per decoded token.)
+  if (!(c > 0 && end <= Lm))
+    fail("ERR_INVALID_ARGUMENT", "bad chunk [" + std::to_string(pos_) + ", " + std::to_string(end) + ")");
   const size_t rows = size_t(n) * c;
-  Buffer<float> h(rows * w, "chunk state"), x(rows * w, "chunk state"), qkv(rows * 3 * s, "chunk state"),
-      att(rows * s, "chunk state"), a(rows * w, "chunk state"), mid(rows * d.mlp, "chunk state");
+  // Scratch kept across steps (a step used to allocate six buffers).
+  ScratchSet& sc = scratch_;
+  sc.ensure(rows, w, s, d.mlp, std::max(Lm, d.enc_len));
+  float* const h = sc.h.data();
+  float* const x = sc.x.data();
+  float* const qkv = sc.qkv.data();
+  float* const att = sc.att.data();
+  float* const a = sc.a.data();
+  float* const mid = sc.mid.data();
   // rows are (sample, position in chunk)
   for (int b = 0; b < n; ++b)
     for (int i = 0; i < c; ++i) {
       const int p = pos_ + i;
       const int32_t prev = p > 0 ? tokens[size_t(b) * Lm + p - 1] : 0;
-      require(p == 0 || (prev >= 0 && prev < m_.bins()), "ERR_CODES", "token " + std::to_string(prev) + " is out of range");
+      if (!(p == 0 || (prev >= 0 && prev < m_.bins()))) fail("ERR_CODES", "token " + std::to_string(prev) + " is out of range");
       m_.embed(p, prev, y_cond_.empty() ? nullptr : y_cond_.data() + size_t(b) * w,
                x_cond_.empty() ? nullptr : x_cond_.data() + size_t(b) * x_cond_len_ * w, x_cond_len_,
-               h.data() + (size_t(b) * c + i) * w);
+               h + (size_t(b) * c + i) * w);
     }
   for (int li = 0; li < t.depth(); ++li) {
     const TransformerLayer& l = t.layer(li);
     LayerKVCache& cache = caches_[li];
-    layer_norm(h.data(), int(rows), w, l.ln_0, x.data());
+    layer_norm(h, int(rows), w, l.ln_0, x);
     const bool enc = l.attn_func == 6;
     const int ld = enc ? s : 3 * s;
-    matmul(x.data(), int(rows), w, l.c_attn.w, l.c_attn.b, qkv.data(), ld, false, pool);
+    matmul(x, int(rows), w, l.c_attn.w, l.c_attn.b, qkv, ld, false, pool);
     for (int b = 0; b < n; ++b)
       for (int i = 0; i < c; ++i) {
-        const float* q = qkv.data() + (size_t(b) * c + i) * ld;
+        const float* q = qkv + (size_t(b) * c + i) * ld;
         if (!enc) cache.put(b, pos_ + i, q + s, q + 2 * s);
-        attend_one(q, cache.keys_for(b, pos_ + i), s, d.heads, att.data() + (size_t(b) * c + i) * s);
+        attend_one(q, cache.keys_for(b, pos_ + i), s, d.heads, att + (size_t(b) * c + i) * s, sc.scores.data());
       }
-    matmul(att.data(), int(rows), s, l.c_proj.w, l.c_proj.b, a.data(), w, false, pool);
-    mlp_residual(l, d, int(rows), h.data(), a.data(), x.data(), mid.data(), pool);
+    matmul(att, int(rows), s, l.c_proj.w, l.c_proj.b, a, w, false, pool);
+    mlp_residual(l, d, int(rows), h, a, x, mid, pool);
   }
   if (logits) {
     if (m_.parts().add_cond_after && !x_cond_.empty()) {
       for (int b = 0; b < n; ++b)
         for (int i = 0; i < c; ++i) {
           const float* xc = x_cond_.data() + (size_t(b) * x_cond_len_ + (x_cond_len_ == 1 ? 0 : pos_ + i)) * w;
-          float* hr = h.data() + (size_t(b) * c + i) * w;
+          float* hr = h + (size_t(b) * c + i) * w;
           for (int k = 0; k < w; ++k) hr[k] += xc[k];
         }
     }
-    matmul(h.data(), int(rows), w, m_.parts().x_out, nullptr, logits, m_.bins(), false, pool);
+    matmul(h, int(rows), w, m_.parts().x_out, nullptr, logits, m_.bins(), false, pool);
   }
   pos_ = end;
 }

@@ -41,6 +41,12 @@ class DecodeSession {
   int x_cond_len_ = 0;
   std::vector<LayerKVCache> caches_;
   std::vector<int32_t> step_tokens_;  // n x len: step() routes its input through extend()
+  // extend()'s activations, kept across steps and grown when a chunk needs more.
+  struct ScratchSet {
+    Buffer<float> h, x, qkv, att, a, mid, scores;
+    void ensure(size_t rows, int w, int s, int mlp, int keys);
+  };
+  ScratchSet scratch_;
 };
 
 // The sampling loop of one window: tokens[b][t] for t in [start, end) are drawn (or, where

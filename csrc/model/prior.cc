@@ -24,7 +24,12 @@ double Autoregressive::flops(int n) const {
 void Autoregressive::embed(int t, int32_t prev_token, const float* y_cond_b, const float* x_cond_b,
                            int x_cond_len, float* out) const {
   const int w = width();
-  std::vector<float> row(w), pos(w);
+  // Per-thread scratch: this runs once per decoded token.
+  thread_local std::vector<float> row, pos;
+  if (int(row.size()) < w) {
+    row.resize(w);
+    pos.resize(w);
+  }
   if (t == 0) {
     const float* start = y_cond_b ? y_cond_b : parts_.start_token;
     std::copy(start, start + w, row.begin());
@@ -50,9 +55,9 @@ void Autoregressive::forward_prefix(const int32_t* tokens, int n, int L, const f
   for (int b = 0; b < n; ++b)
     for (int t = 0; t + 1 < L; ++t) {
       const int32_t tok = tokens[size_t(b) * full + t];
-      require(tok >= 0 && tok < parts_.bins, "ERR_CODES",
-              "token " + std::to_string(tok) + " at position " + std::to_string(t) + " is outside [0, " +
-                  std::to_string(parts_.bins) + ")");
+      if (!(tok >= 0 && tok < parts_.bins))  // (the message only on failure: once per token)
+        fail("ERR_CODES", "token " + std::to_string(tok) + " at position " + std::to_string(t) + " is outside [0, " +
+                              std::to_string(parts_.bins) + ")");
     }
   progress.total = flops(n) * L / full;
   Buffer<float> h(size_t(n) * L * w, "prior activations");
