@@ -74,7 +74,10 @@ def tones(n, t, sr, seed):
 # of d, and of z after the encoder's ~30 convolutions, scales with those magnitudes (20 to 2000
 # here). 1e-6 is a few float32 ulps; the mismatches seen (default model, top level, 0-2 of 128
 # codes depending on PyTorch's thread count) were at 0.6e-7 to 1.7e-7 (absolute gaps up to 3.7e-4).
-NEAR_TIE = 1e-6
+# On an AVX-512 machine (PyTorch's oneDNN then sums in another order) one smoke fp16 top-level
+# code differed at 1.9e-6 (absolute gap 7.9e-6), before and after this package's changes: the
+# encoder outputs themselves differ by that much, so the bound is 4e-6, still ~30 ulps.
+NEAR_TIE = 4e-6
 DECODE_TOL = 1e-4  # fp32 export: engine decode vs PyTorch decode, max |diff|
 # fp16 export: the engine's decode vs PyTorch's decode with the same fp16-rounded weights
 # (the engine computes in float32 from the stored halves), and vs the fp32 model (rounding).
