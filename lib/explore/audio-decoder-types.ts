@@ -4,7 +4,8 @@
 export const DECODE_REQUEST = 'jukebox-explore-decode';
 
 /** The containers an upload can be, named by the extension its copy on disk gets. */
-export type UploadContainer = 'wav' | 'flac' | 'ogg' | 'opus' | 'mp3';
+import type { AudioContainer } from '../audio/probe.js';
+export type UploadContainer = AudioContainer;
 
 export interface DecodeRequest {
   kind: typeof DECODE_REQUEST;
