@@ -4,12 +4,15 @@
  * executed (lib/checkpoint), and the weights are checked against the hyperparameters
  * before anything is written.
  */
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { streamTensorData, type SafetensorsWriteTensor, writeSafetensors } from './checkpoint/index.js';
-import { JukeboxError } from './errors.js';
+import { convertStream, isWeightDtype, targetDtype, WEIGHT_DTYPES, type WeightDtype } from './checkpoint/dtype-convert.js';
+import { DTYPE_SIZES } from './checkpoint/safetensors.js';
+import { JukeboxError, shortJson } from './errors.js';
 import { mergeHparams } from './hparams/merge.js';
 import { isPresetName, presetKind, PRESET_NAMES, splitByKind, type Hparams } from './hparams/presets.js';
-import { META, FORMAT_TAG, detectKind, openModelFile, storedHparams, type ModelKind } from './model-file.js';
+import { META, FORMAT_TAG, detectKind, openModelFile, storedHparams, type ModelFile, type ModelKind } from './model-file.js';
 import { vqvaeHparams } from './vqvae/hparams.js';
 import { validateVQVAEFile } from './vqvae/vqvae.js';
 import { checkTensors } from './vqvae/validate.js';
@@ -39,7 +42,13 @@ export interface ConvertOptions {
   /** Priors: the original's artist and genre id files (ids/v2_artist_ids.txt, ...), stored in the metadata. */
   artistIds?: string;
   genreIds?: string;
-  /** Bytes written so far, and the total. */
+  /**
+   * Weight dtype of the output (default: as stored): tensors of 2+ dimensions take it,
+   * vectors keep theirs ('f32' widens everything); see lib/checkpoint/dtype-convert.ts. With
+   * a converted .safetensors as input, only the dtype changes.
+   */
+  dtype?: WeightDtype;
+  /** Bytes read so far, and the total. */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -53,6 +62,8 @@ export interface ConvertResult {
   placeholders: string[];
   /** Names in the checkpoint's hps that the original never had: stored apart, not used. */
   unrecognised: string[];
+  /** Tensors written per dtype. */
+  dtypes: Record<string, number>;
 }
 
 export async function convertCheckpoint(input: string, output: string, opts: ConvertOptions = {}): Promise<ConvertResult> {
@@ -62,9 +73,18 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
   if (opts.preset !== undefined && !isPresetName(opts.preset)) {
     throw new JukeboxError('ERR_HPARAMS', `unknown preset "${opts.preset}"; expected one of ${PRESET_NAMES.join(', ')}`);
   }
+  if (opts.dtype !== undefined && !isWeightDtype(opts.dtype)) {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', `--dtype must be one of ${WEIGHT_DTYPES.join(', ')}; got ${shortJson(opts.dtype)}`);
+  }
   const file = openModelFile(input);
   if (file.format === 'safetensors') {
-    throw new JukeboxError('ERR_INVALID_ARGUMENT', `${input} is already a .safetensors file; convert takes an original .pth.tar checkpoint`);
+    if (opts.dtype === undefined) {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', `${input} is already a .safetensors file; convert takes an original .pth.tar checkpoint (or a converted file with --dtype to change its weights' dtype)`);
+    }
+    if (opts.preset || opts.config || opts.vqvae || opts.artistIds || opts.genreIds) {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', `${input} is a converted file: it keeps its hyperparameters and vocabulary, and only --dtype applies`);
+    }
+    return redtypeSafetensors(file, output, opts.dtype, opts.onProgress);
   }
   const kind = detectKind(file);
   if (!kind) {
@@ -128,24 +148,83 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
     }
   }
 
+  if (opts.dtype) metadata[META.dtype] = JSON.stringify(dtypeNote(opts.dtype));
+  const { tensors, total } = outputTensors(file, opts.dtype, (name) => streamTensorData(input, file.torch!.stateDict.get(name)!), opts.onProgress);
+  await writeSafetensors(output, tensors, metadata);
+  return {
+    kind, tensors: tensors.length, bytes: total, hparams: structureHparams, preset, placeholders: file.torch?.placeholders ?? [],
+    unrecognised: Object.keys(unrecognised), dtypes: countDtypes(tensors),
+  };
+}
+
+/** What --dtype did, for the metadata (and `jukebox info`). */
+function dtypeNote(dtype: WeightDtype): { requested: WeightDtype; rule: string } {
+  return { requested: dtype, rule: dtype === 'f32' ? 'every tensor f32' : `tensors of 2+ dimensions ${dtype}, vectors as stored` };
+}
+
+function countDtypes(tensors: readonly SafetensorsWriteTensor[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of tensors) out[t.dtype] = (out[t.dtype] ?? 0) + 1;
+  return out;
+}
+
+/** The tensors to write, each streamed from `read(name)` and re-encoded when --dtype says so. */
+function outputTensors(
+  file: ModelFile,
+  dtype: WeightDtype | undefined,
+  read: (name: string) => AsyncIterable<Uint8Array>,
+  onProgress?: (done: number, total: number) => void,
+): { tensors: SafetensorsWriteTensor[]; total: number } {
   const total = [...file.tensors.values()].reduce((s, t) => s + t.nbytes, 0);
   let done = 0;
-  const counted = (name: string) =>
-    async function* () {
-      const ref = file.torch!.stateDict.get(name)!;
-      for await (const chunk of streamTensorData(input, ref)) {
-        done += chunk.length;
-        opts.onProgress?.(done, total);
-        yield chunk;
-      }
+  const tensors = [...file.tensors].map(([name, t]): SafetensorsWriteTensor => {
+    const to = targetDtype(t.dtype, t.shape, dtype);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    return {
+      name,
+      dtype: to,
+      shape: t.shape,
+      nbytes: numel * DTYPE_SIZES[to],
+      source: async function* () {
+        const counted = async function* () {
+          for await (const chunk of read(name)) {
+            done += chunk.length;
+            onProgress?.(done, total);
+            yield chunk;
+          }
+        };
+        yield* convertStream(counted(), t.dtype, to, `${file.path}: tensor ${name}`);
+      },
     };
-  const tensors: SafetensorsWriteTensor[] = [...file.tensors].map(([name, t]) => ({
-    name,
-    dtype: t.dtype,
-    shape: t.shape,
-    nbytes: t.nbytes,
-    source: counted(name),
-  }));
+  });
+  return { tensors, total };
+}
+
+/** A converted file with its weights in another dtype; metadata kept, the dtype recorded. */
+async function redtypeSafetensors(file: ModelFile, output: string, dtype: WeightDtype, onProgress?: (done: number, total: number) => void): Promise<ConvertResult> {
+  const kind = detectKind(file);
+  if (!kind) throw new JukeboxError('ERR_MODEL_KIND', `${file.path} holds no Jukebox model (no jukebox.kind metadata)`);
+  const header = file.safetensors!;
+  const metadata = { ...file.metadata, [META.dtype]: JSON.stringify(dtypeNote(dtype)) };
+  const { tensors, total } = outputTensors(file, dtype, (name) => streamFileRange(file.path, header.dataOffset + header.tensors.get(name)!.begin, file.tensors.get(name)!.nbytes), onProgress);
   await writeSafetensors(output, tensors, metadata);
-  return { kind, tensors: tensors.length, bytes: total, hparams: structureHparams, preset, placeholders: file.torch?.placeholders ?? [], unrecognised: Object.keys(unrecognised) };
+  return { kind, tensors: tensors.length, bytes: total, hparams: storedHparams(file) ?? {}, placeholders: [], unrecognised: [], dtypes: countDtypes(tensors) };
+}
+
+/** Bytes [offset, offset + nbytes) of a file in chunks (a weight of a converted file). */
+async function* streamFileRange(path: string, offset: number, nbytes: number, chunkBytes = 64 << 20): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r').catch((cause: Error) => {
+    throw new JukeboxError('ERR_IO', `${path}: cannot open: ${cause.message}`, { cause });
+  });
+  try {
+    for (let done = 0; done < nbytes; ) {
+      const buf = Buffer.allocUnsafe(Math.min(chunkBytes, nbytes - done));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offset + done);
+      if (bytesRead !== buf.length) throw new JukeboxError('ERR_CHECKPOINT_TRUNCATED', `${path}: ends inside a tensor's data (at byte ${offset + done + bytesRead})`);
+      done += bytesRead;
+      yield buf;
+    }
+  } finally {
+    await fh.close();
+  }
 }

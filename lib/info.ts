@@ -28,6 +28,8 @@ export interface ModelInfo {
   unrecognisedHparams?: Record<string, unknown>;
   vqvaeHparams?: Record<string, unknown>;
   preset?: string;
+  /** `convert --dtype`: what was asked and the rule applied. */
+  dtype?: { requested: string; rule: string };
   source?: unknown;
   /** A prior's artist and genre names (ids 0 = unknown left out), when it stores a vocabulary. */
   vocab?: { artists: string[]; genres: string[] };
@@ -73,6 +75,13 @@ export function modelInfo(path: string): ModelInfo {
       priorStructure(info.hparams as Hparams, vqvaeHparams(info.vqvaeHparams as Hparams, `${path} (VQ-VAE metadata)`), path);
     }
     info.preset = f.metadata[META.preset];
+    if (f.metadata[META.dtype]) {
+      try {
+        info.dtype = JSON.parse(f.metadata[META.dtype]) as ModelInfo['dtype'];
+      } catch {
+        // only a description: an unreadable note is left out
+      }
+    }
     if (f.metadata[META.vocab]) {
       try {
         const v = JSON.parse(f.metadata[META.vocab]) as { artists?: Record<string, number>; genres?: Record<string, number> };
@@ -114,6 +123,7 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   if (i.step !== undefined) lines.push(`  step:        ${i.step}`);
   if (i.placeholders?.length) lines.push(`  ignored:     ${i.placeholders.join(', ')} (non-weight objects, not executed)`);
   if (i.preset) lines.push(`  preset:      ${i.preset}`);
+  if (i.dtype) lines.push(`  dtype:       ${i.dtype.requested} at convert time (${i.dtype.rule})`);
   if (i.source) lines.push(`  source:      ${shortJson(i.source)}`);
   if (i.hparams) {
     // A prior's own structure only: files exported before the split also carry the base

@@ -35,6 +35,8 @@ export const META = {
   otherHparams: 'jukebox.hparams_other',
   /** Names in the checkpoint's hps that the original never had, as JSON (kept, never used). */
   unrecognisedHparams: 'jukebox.hparams_unrecognised',
+  /** `convert --dtype`: the dtype asked for and the rule applied, as JSON. */
+  dtype: 'jukebox.dtype',
 } as const;
 export const FORMAT_TAG = 'jukebox-node/1';
 

@@ -8,6 +8,7 @@ import { convertCheckpoint } from '../convert.js';
 import { JukeboxError } from '../errors.js';
 import { readNpz, writeNpz, type NpzWritableArray } from '../npz.js';
 import { loadVQVAE, vqvaeHparamsOf } from '../vqvae/vqvae.js';
+import type { WeightDtype } from '../checkpoint/dtype-convert.js';
 import { openModelFile } from '../model-file.js';
 import { engineBackend, type Backend } from '../backend.js';
 import { loadJukebox, type GenerateProgress } from '../generate/generate.js';
@@ -137,6 +138,7 @@ export interface ConvertArgs {
   vqvae?: string;
   artistIds?: string;
   genreIds?: string;
+  dtype?: WeightDtype;
 }
 
 export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {
@@ -145,7 +147,9 @@ export async function convertCommand(a: ConvertArgs, log: Log): Promise<void> {
     const r = await convertCheckpoint(a.input, a.output, { ...a, onProgress: (d, t) => bar.update(t ? d / t : 1) });
     bar.stop();
     if (r.placeholders.length) log(`note: ignored non-weight objects in the checkpoint: ${r.placeholders.join(', ')}`);
-    log(`wrote ${a.output}: ${r.kind}, ${r.tensors} tensors, ${(r.bytes / 1e6).toFixed(1)} MB${r.preset ? `, preset ${r.preset}` : ''}`);
+    if (r.unrecognised.length) log(`note: kept as metadata only, not names the original defines: ${r.unrecognised.join(', ')}`);
+    const dtypes = Object.entries(r.dtypes).map(([d, n]) => `${n} ${d}`).join(', ');
+    log(`wrote ${a.output}: ${r.kind}, ${r.tensors} tensors (${dtypes}), ${(r.bytes / 1e6).toFixed(1)} MB read${r.preset ? `, preset ${r.preset}` : ''}`);
   } finally {
     bar.stop();
   }

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
+import { WEIGHT_DTYPES, type WeightDtype } from '../checkpoint/dtype-convert.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
 import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand, type ScoreArgs } from './commands.js';
@@ -67,14 +68,18 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
   program
     .command('convert')
     .description('convert an original .pth.tar checkpoint to .safetensors with its hyperparameters in the header (nothing in the checkpoint is executed)')
-    .argument('<input>', 'original checkpoint (.pth.tar, legacy or zip torch format)')
+    .argument('<input>', 'original checkpoint (.pth.tar, legacy or zip torch format), or a converted .safetensors with --dtype')
     .requiredOption('-o, --output <file>', 'output .safetensors')
     .addOption(new Option('--preset <name>', 'official hyperparameter set').choices(PRESET_NAMES))
     .option('--config <file>', 'JSON of hyperparameters under the original names; may set "preset"; wins over the checkpoint\'s own hps')
     .option('--vqvae <file>', 'for priors: the converted VQ-VAE the prior was trained with')
     .option('--artist-ids <file>', 'for priors: the original artist id file (ids/v2_artist_ids.txt or v3_...), stored in the output')
     .option('--genre-ids <file>', 'for priors: the original genre id file, stored in the output')
-    .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string; artistIds?: string; genreIds?: string }) => {
+    .addOption(
+      new Option('--dtype <dtype>', "weights' dtype in the output (default: as stored): tensors of 2+ dimensions take it, vectors keep theirs; f32 widens all. Also takes a converted .safetensors, to change only its dtype")
+        .choices(WEIGHT_DTYPES),
+    )
+    .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string; artistIds?: string; genreIds?: string; dtype?: WeightDtype }) => {
       await convertCommand({ input, ...o }, log);
     });
 
