@@ -9,6 +9,7 @@ export { readModelSet, defaultModelDir, defaultModelSet, MODEL_SET_FORMAT, type 
 export { loadPrior, Prior, type LoadPriorOptions } from './prior/prior.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert.js';
 export { modelInfo, type ModelInfo } from './info.js';
+export { doctorReport, formatDoctor, type DoctorReport } from './doctor.js';
 export { preset, PRESET_NAMES, type PresetName, type Hparams } from './hparams/presets.js';
 export { loadAudio, writeAudio, type LoadedAudio } from './audio/decode.js';
 export { readNpz, writeNpz, type NpyArray } from './npz.js';

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
 import { WEIGHT_DTYPES, type WeightDtype } from '../checkpoint/dtype-convert.js';
+import { doctorReport, formatDoctor } from '../doctor.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
 import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand, type ScoreArgs } from './commands.js';
@@ -204,6 +205,17 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .action((file: string, o: { keys?: boolean; json?: boolean }) => {
       const info = modelInfo(file);
       log(o.json ? JSON.stringify(info, null, 2) : formatInfo(info, o.keys));
+    });
+
+  program
+    .command('doctor')
+    .description('what this machine offers and what would run: Node, CPU and kernel ISA, the native addon loaded, the CUDA library, driver and devices, and why each backend would or would not be chosen')
+    .option('--json', 'machine-readable output')
+    .action((o: { json?: boolean }) => {
+      const r = doctorReport();
+      log(o.json ? JSON.stringify(r, null, 2) : formatDoctor(r));
+      // Nothing can run without the addon: say so in the exit status too, for scripts.
+      if (!r.addon.loaded) process.exitCode = 1;
     });
 
   program
