@@ -15,3 +15,4 @@ export { loadAudio, writeAudio, type LoadedAudio } from './audio/decode.js';
 export { readNpz, writeNpz, type NpyArray } from './npz.js';
 export { readTorchCheckpoint, readSafetensorsHeader, type TorchCheckpoint, type TensorRef } from './checkpoint/index.js';
 export { backendInfo, resolveBackend, isBackend, BACKENDS, type Backend, type ResolvedBackend, type BackendInfo, type CudaDeviceInfo } from './backend.js';
+export { enqueueGeneration, runWorker, waitForJobs, GenerationQueue, type EnqueueGenerationOptions, type EnqueuedRun, type RunWorkerOptions, type WorkerEvent, type QueueJobStatus, type QueueJobProgress, type GenerationJobResult } from './queue/index.js';

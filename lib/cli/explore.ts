@@ -17,6 +17,9 @@ export interface ExploreArgs {
   export?: string;
   model?: string;
   jobs: boolean;
+  /** Run the jobs on this Redis job queue (jukebox worker) and show its jobs. */
+  redis?: string;
+  queue?: string;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -33,9 +36,10 @@ export async function exploreCommand(a: ExploreArgs, log: Log, signal?: AbortSig
   if (a.host && !LOOPBACK.has(a.host)) {
     log(`warning: listening on ${a.host}: anyone who can reach this machine can listen to the samples and start jobs`);
   }
-  const s = await startExploreServer({ dirs: a.dirs, port: a.port, host: a.host, model: a.model, jobs: a.jobs });
+  const s = await startExploreServer({ dirs: a.dirs, port: a.port, host: a.host, model: a.model, jobs: a.jobs, ...(a.redis ? { queue: { redis: a.redis, queue: a.queue } } : {}) });
   const c = s.catalog();
   log(`explorer: ${s.url}  (${c.samples.length} sample(s) in ${a.dirs.join(', ')}; Ctrl-C stops it)`);
+  if (c.queue) log(`jobs run on queue "${c.queue.name}" at ${c.queue.redis}: start "jukebox worker --redis URL" on machines that see these folders`);
   for (const p of c.problems) log(`note: ${p}`);
   if (a.open) openBrowser(s.url, log);
   await new Promise<void>((resolve) => {

@@ -14,6 +14,7 @@ import { packageRoot } from '../native.js';
 import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand, type ScoreArgs } from './commands.js';
 import { join } from 'node:path';
 import { exploreCommand } from './explore.js';
+import { addQueueCommands } from './queue-commands.js';
 
 function intArg(name: string) {
   return (v: string) => {
@@ -156,6 +157,8 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
       }
     });
 
+  addQueueCommands(program, log); // worker, submit (lib/cli/queue-commands.ts)
+
   program
     .command('score')
     .description("a prior's bits per token on given codes (teacher forcing) in one of three ways, optionally with every position's logits")
@@ -228,7 +231,9 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--export <dir>', 'write the explorer as static files to this folder instead of serving it')
     .option('--model <dir>', 'model folder for continue/upsample jobs (default: the model each run recorded)')
     .option('--no-jobs', 'hide continue/upsample (listen only)')
-    .action(async (dirs: string[], o: { port?: number; host?: string; open: boolean; export?: string; model?: string; jobs: boolean }) => {
+    .option('--redis <url>', 'run continue/upsample jobs on this Redis job queue ("jukebox worker"s) and show its queued and running jobs')
+    .option('--queue <name>', 'with --redis: the queue name (default "jukebox")')
+    .action(async (dirs: string[], o: { port?: number; host?: string; open: boolean; export?: string; model?: string; jobs: boolean; redis?: string; queue?: string }) => {
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);

@@ -22,6 +22,8 @@ export interface Catalog {
   samples: SampleEntry[];
   /** Why a folder that looked like an output folder was left out (unreadable run.json...). */
   problems: string[];
+  /** Jobs run on this Redis job queue (`jukebox explore --redis`): its name and the server (password hidden). */
+  queue?: { name: string; redis: string };
 }
 
 export interface SampleEntry {
@@ -95,7 +97,8 @@ export interface AlignmentEntry {
   heatmapUrl: string;
 }
 
-export type JobAction = 'continue' | 'upsample' | 'prime';
+/** 'generate': a job on the Redis queue that another submitter (`jukebox submit`) put there. */
+export type JobAction = 'continue' | 'upsample' | 'prime' | 'generate';
 
 /** POST api/jobs */
 export interface JobRequest {
@@ -144,6 +147,12 @@ export interface JobInfo {
   etaSeconds: number | null;
   /** Samples the job produced (catalogue ids), when done. */
   sampleIds: string[];
+  /**
+   * A server on a Redis job queue (`jukebox explore --redis`): the job's id there, the worker
+   * running it, how many times it was started (a worker that died or stopped hands it to the
+   * next), the folder it writes, and for others' jobs which sample of their run it is.
+   */
+  queue?: { id: string; worker: string | null; starts: number; outputDir: string; sample?: number; samples?: number };
 }
 
 /**

@@ -8,12 +8,17 @@
  * connection does not stop one.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { basename, join, relative, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
 import { JukeboxError } from '../errors.js';
 import { loadJukebox, type GenerateOptions, type GenerateProgress, type Jukebox, type LoadJukeboxOptions } from '../generate/generate.js';
 import { codesPath, readSavedCodes, sampleWavName, writeRunAudio, type RunState } from '../generate/run-files.js';
 import { writeAudio } from '../audio/decode.js';
+import { defaultModelDir, defaultModelSet, readModelSet } from '../model-set.js';
+import { openModelFile } from '../model-file.js';
+import { vqvaeHparamsOf } from '../vqvae/vqvae.js';
+import { hopLengths } from '../vqvae/hparams.js';
+import type { GenerationQueue, QueueJobStatus } from '../queue/client.js';
 import { AudioDecoder, DEFAULT_DECODE_LIMITS, type DecodeLimits } from './audio-decoder.js';
 import type { ExploreRoot, RunFolder } from './catalog.js';
 import type { JobInfo, JobRequest, PrimeInfo } from './catalog-types.js';
@@ -31,7 +36,25 @@ export interface JobHost {
   model?: string;
   /** Bounds on decoding uploaded audio (lib/explore/audio-decoder.ts); defaults otherwise. */
   decodeLimits?: Partial<DecodeLimits>;
+  /**
+   * Run the jobs on this Redis job queue (`jukebox explore --redis`) instead of in the
+   * server: `jukebox worker`s that see these folders run them, and the queue's other jobs
+   * (from `jukebox submit`) are listed too.
+   */
+  queue?: GenerationQueue;
 }
+
+/** What planning a job needs to know of its model (from the loaded model, or the files' headers when a queue runs it). */
+interface ModelShape {
+  levels: number;
+  sampleRate: number;
+  hopLengths: number[];
+  /** Levels the model has a prior for. */
+  priorLevels: number[];
+}
+
+/** A job's generate() settings (without samples, seed, outputDir, signal, onProgress). */
+type JobOptions = Omit<GenerateOptions, 'samples' | 'seed' | 'outputDir' | 'signal' | 'onProgress'>;
 
 type Listener = (job: JobInfo) => void;
 
@@ -40,7 +63,17 @@ interface Job {
   controller: AbortController;
   listeners: Set<Listener>;
   lastSent: number;
+  /** Queue mode: the job on the queue, and the folder it writes (removed if it fails or is cancelled). */
+  queueId?: string;
+  outDir?: string;
+  root?: string;
+  /** A job on the queue this server did not start (jukebox submit, another explorer). */
+  foreign?: boolean;
 }
+
+/** How often the queue is read while it has jobs to follow, and how long after the page last asked. */
+const QUEUE_POLL_MS = 1000;
+const QUEUE_IDLE_MS = 15_000;
 
 /** Longest result a continue job may ask for, in seconds (a typo should not start hours of work). */
 const MAX_SECONDS = 3600;
@@ -66,6 +99,8 @@ export class JobManager {
   private disposed = false;
   private readonly primes = new Map<string, PrimeInfo & { path: string; root: string }>();
   private readonly decoder: AudioDecoder;
+  private poller: ReturnType<typeof setTimeout> | undefined;
+  private lastAsked = 0;
 
   constructor(private readonly host: JobHost) {
     this.decoder = new AudioDecoder({ ...DEFAULT_DECODE_LIMITS, ...host.decodeLimits });
@@ -89,6 +124,11 @@ export class JobManager {
   }
 
   list(): JobInfo[] {
+    if (this.host.queue) {
+      // The page asks every few seconds: keep reading the queue while it does.
+      this.lastAsked = Date.now();
+      this.startPolling();
+    }
     return [...this.jobs.values()].map((j) => j.info);
   }
 
@@ -159,6 +199,11 @@ export class JobManager {
       lastSent: 0,
     };
     this.jobs.set(id, job);
+    if (this.host.queue) {
+      job.info.message = 'sending to the queue';
+      void this.enqueue(job, this.host.queue);
+      return job.info;
+    }
     this.queue.push(job);
     void this.pump();
     return job.info;
@@ -167,6 +212,18 @@ export class JobManager {
   cancel(id: string): JobInfo | undefined {
     const job = this.jobs.get(id);
     if (!job) return undefined;
+    if (this.host.queue && (job.info.state === 'queued' || job.info.state === 'running')) {
+      job.info.message = 'cancelling...';
+      if (job.queueId) {
+        const queueId = job.queueId;
+        void this.host.queue.cancel(queueId).then(
+          (r) => (r === 'removed' ? this.finishQueued(job, { state: 'cancelled', message: 'cancelled before it started' }) : this.poll()),
+          (e: Error) => this.update(job, { message: `could not cancel: ${e.message}` }, true),
+        );
+      } else job.controller.abort(); // not on the queue yet
+      this.update(job, {}, true);
+      return job.info;
+    }
     if (job.info.state === 'queued') {
       this.queue.splice(this.queue.indexOf(job), 1);
       this.update(job, { state: 'cancelled', message: 'cancelled before it started' }, true);
@@ -189,6 +246,8 @@ export class JobManager {
   /** Stops every job and frees the model. */
   async dispose(): Promise<void> {
     this.disposed = true;
+    if (this.poller) clearTimeout(this.poller);
+    this.poller = undefined;
     for (const j of this.queue.splice(0)) this.update(j, { state: 'cancelled', message: 'the server stopped' }, true);
     this.running?.controller.abort();
     await this.decoder.dispose();
@@ -237,16 +296,33 @@ export class JobManager {
     const req = job.info.request;
     const found = this.host.findSample(req.sampleId ?? '');
     if (!found) throw new JukeboxError('ERR_INVALID_ARGUMENT', `sample ${req.sampleId} is gone`);
+    const jb = await this.loadModel(found.run.state);
+    const vq = jb.vqvae;
+    const shape: ModelShape = { levels: vq.levels, sampleRate: vq.sampleRate, hopLengths: vq.hopLengths, priorLevels: jb.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0) };
+    const plan = this.planFromSample(job, found, shape);
+    const outDir = await this.execute(job, jb, plan.root, setOutDir, plan.options);
+    const runJson = join(outDir, 'run.json');
+    const state = JSON.parse(readFileSync(runJson, 'utf8')) as RunState;
+    state.parent = plan.parent(outDir);
+    writeFileSync(runJson, JSON.stringify(state, null, 2) + '\n');
+    return outDir;
+  }
+
+  /** What a continue / upsample job generates, and the parent its run.json names. */
+  private planFromSample(
+    job: Job,
+    found: { run: RunFolder; index: number },
+    shape: ModelShape,
+  ): { root: string; options: JobOptions; parent: (outDir: string) => NonNullable<RunState['parent']> } {
+    const req = job.info.request;
     const { run, index } = found;
     const s = run.state;
-    const jb = await this.loadModel(s);
-    const vq = jb.vqvae;
-    const L = vq.levels;
-    const sr = vq.sampleRate;
-    const topHop = vq.hopLengths[L - 1];
+    const L = shape.levels;
+    const sr = shape.sampleRate;
+    const topHop = shape.hopLengths[L - 1];
     const parentCodes = readRunCodes(run.abs, index, L);
     const parentLowest = Math.min(...s.levels);
-    const withPriors = jb.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0);
+    const withPriors = shape.priorLevels;
 
     let seconds: number;
     let codes: (Int32Array[] | undefined)[];
@@ -258,36 +334,34 @@ export class JobManager {
       if (keepTop > parentCodes[L - 1]!.length) throw new JukeboxError('ERR_INVALID_ARGUMENT', `continue: the sample is only ${((parentCodes[L - 1]!.length * topHop) / sr).toFixed(2)} s long`);
       // Every level keeps the same stretch of audio: whole top-level codes.
       codes = parentCodes.map((c, l) => {
-        const keep = (keepTop * topHop) / vq.hopLengths[l];
+        const keep = (keepTop * topHop) / shape.hopLengths[l];
         return c && c.length >= keep ? [c.slice(0, keep)] : undefined;
       });
       seconds = req.seconds!;
       levels = withPriors;
     } else {
       codes = parentCodes.map((c, l) => (c && l >= parentLowest ? [c] : undefined));
-      seconds = (parentCodes[parentLowest]!.length * vq.hopLengths[parentLowest]) / sr;
+      seconds = (parentCodes[parentLowest]!.length * shape.hopLengths[parentLowest]) / sr;
       levels = withPriors.filter((l) => l < parentLowest);
       if (levels.length === 0) throw new JukeboxError('ERR_MODEL_KIND', `the model has no upsampler below level ${parentLowest}`);
     }
-    const root = this.host.roots[run.rootIndex].path;
-    const outDir = await this.execute(job, jb, root, setOutDir, {
-      artist: s.artist ?? undefined,
-      genre: s.genre ?? undefined,
-      lyrics: s.lyrics ?? undefined,
-      seconds,
-      totalSeconds: Math.max(s.totalLength / sr, seconds),
-      temperature: req.temperature ?? s.temperature,
-      topK: s.topK,
-      topP: s.topP,
-      levels,
-      codes,
-      hopFractions: s.hopFractions,
-    });
-    const runJson = join(outDir, 'run.json');
-    const state = JSON.parse(readFileSync(runJson, 'utf8')) as RunState;
-    state.parent = { run: relative(outDir, run.abs) || '.', sample: index, action: req.action as 'continue' | 'upsample', fromSeconds: req.action === 'continue' ? req.fromSeconds : 0 };
-    writeFileSync(runJson, JSON.stringify(state, null, 2) + '\n');
-    return outDir;
+    return {
+      root: this.host.roots[run.rootIndex].path,
+      options: {
+        artist: s.artist ?? undefined,
+        genre: s.genre ?? undefined,
+        lyrics: s.lyrics ?? undefined,
+        seconds,
+        totalSeconds: Math.max(s.totalLength / sr, seconds),
+        temperature: req.temperature ?? s.temperature,
+        topK: s.topK,
+        topP: s.topP,
+        levels,
+        codes,
+        hopFractions: s.hopFractions,
+      },
+      parent: (outDir) => ({ run: relative(outDir, run.abs) || '.', sample: index, action: req.action as 'continue' | 'upsample', fromSeconds: req.action === 'continue' ? req.fromSeconds : 0 }),
+    };
   }
 
   /** prime: a new song that starts with the first seconds of an uploaded file. */
@@ -323,8 +397,7 @@ export class JobManager {
   ): Promise<string> {
     const req = job.info.request;
     const vq = jb.vqvae;
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-    const outDir = join(root, 'explore-jobs', `${req.action}-${stamp}-${job.info.id.slice(0, 4)}`);
+    const outDir = jobFolder(root, job);
     mkdirSync(outDir, { recursive: true });
     setOutDir(outDir, root);
     const order = [...(o.levels ?? jb.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0))].sort((a, b) => b - a);
@@ -357,6 +430,18 @@ export class JobManager {
 
   /** The model of a run: --model, else the one its run.json names, else the default model. */
   private async loadModel(s: RunState | undefined): Promise<Jukebox> {
+    const opts = this.modelOptions(s);
+    const key = JSON.stringify(opts);
+    if (this.model?.key === key) return this.model.jb;
+    this.model?.jb.dispose();
+    this.model = undefined;
+    const jb = await loadJukebox({ ...opts, backend: 'cpu' });
+    this.model = { key, jb };
+    return jb;
+  }
+
+  /** The model of a run: --model, else the one its run.json names, else the default model (checked to be here). */
+  private modelOptions(s: RunState | undefined): LoadJukeboxOptions {
     let opts: LoadJukeboxOptions;
     if (this.host.model) opts = { model: this.host.model };
     else if (!s) opts = {};
@@ -368,14 +453,156 @@ export class JobManager {
         throw new JukeboxError('ERR_IO', `the run's model file ${f} is gone: start the explorer with --model DIR to name the model to use`);
       }
     }
-    const key = JSON.stringify(opts);
-    if (this.model?.key === key) return this.model.jb;
-    this.model?.jb.dispose();
-    this.model = undefined;
-    const jb = await loadJukebox({ ...opts, backend: 'cpu' });
-    this.model = { key, jb };
-    return jb;
+    return opts;
   }
+
+  // ---- Queue mode (jukebox explore --redis): jobs run on `jukebox worker`s ----
+
+  /** Plans the job as the server would run it, and puts it on the queue for a worker. */
+  private async enqueue(job: Job, queue: GenerationQueue): Promise<void> {
+    const req = job.info.request;
+    try {
+      let root: string;
+      let options: Omit<JobOptions, 'prompt'> & { prompt?: string; promptSeconds?: number };
+      let parent: ((outDir: string) => NonNullable<RunState['parent']>) | undefined;
+      let state: RunState | undefined;
+      if (req.action === 'prime') {
+        const prime = this.primes.get(req.prime ?? '');
+        if (!prime) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'the uploaded audio is gone (upload it again)');
+        state = this.host.latestRun()?.state;
+        root = prime.root;
+        // The worker decodes the upload at its model's rate (the file is in the explored folder, which the workers see).
+        options = { artist: req.artist || undefined, genre: req.genre || undefined, lyrics: req.lyrics || undefined, seconds: req.seconds!, temperature: req.temperature, prompt: prime.path, promptSeconds: req.fromSeconds };
+      } else {
+        const found = this.host.findSample(req.sampleId ?? '');
+        if (!found) throw new JukeboxError('ERR_INVALID_ARGUMENT', `sample ${req.sampleId} is gone`);
+        state = found.run.state;
+        const plan = this.planFromSample(job, found, modelShape(this.modelOptions(state)));
+        root = plan.root;
+        parent = plan.parent;
+        options = { ...plan.options, prompt: undefined };
+      }
+      const outDir = jobFolder(root, job);
+      job.outDir = outDir;
+      job.root = root;
+      if (job.controller.signal.aborted) throw new JukeboxError('ERR_ABORTED', 'cancelled');
+      const r = await queue.enqueue({ ...options, samples: 1, seed: req.seed, outputDir: outDir, model: this.queueModel(state), parent: parent?.(outDir), format: 's16' });
+      job.queueId = r.jobs[0].id;
+      this.update(job, { message: 'waiting for a worker', queue: { id: job.queueId, worker: null, starts: 0, outputDir: outDir } }, true);
+      if (job.controller.signal.aborted) this.cancel(job.info.id);
+      this.startPolling();
+    } catch (e) {
+      const aborted = e instanceof JukeboxError && e.code === 'ERR_ABORTED';
+      this.update(job, aborted ? { state: 'cancelled', message: 'cancelled before it started' } : { state: 'failed', message: (e as Error).message }, true);
+    }
+  }
+
+  /** The model a worker should load: the one this server would use, or none (the worker's own) for this package's default model. */
+  private queueModel(s: RunState | undefined): { vqvae: string; priors: (string | undefined)[] } | string | undefined {
+    const o = this.modelOptions(s);
+    if (o.model) return resolve(o.model) === defaultModelDir() ? undefined : resolve(o.model);
+    if (o.vqvae) return { vqvae: o.vqvae, priors: o.priors ?? [] };
+    return undefined;
+  }
+
+  private startPolling(): void {
+    if (this.poller || this.disposed || !this.host.queue) return;
+    this.poller = setTimeout(() => void this.poll(), QUEUE_POLL_MS);
+  }
+
+  /** Reads the queue: this server's jobs, and the others waiting or running (or just finished). */
+  private async poll(): Promise<void> {
+    if (this.poller) clearTimeout(this.poller);
+    this.poller = undefined;
+    const queue = this.host.queue;
+    if (!queue || this.disposed) return;
+    try {
+      const own = [...this.jobs.values()].filter((j) => j.queueId && !j.foreign && !isFinal(j.info.state));
+      for (const s of await queue.status(own.map((j) => j.queueId!))) this.fromQueue(own.find((j) => j.queueId === s.id)!, s);
+      if (Date.now() - this.lastAsked < QUEUE_IDLE_MS) {
+        const byQueueId = new Map([...this.jobs.values()].filter((j) => j.queueId).map((j) => [j.queueId!, j]));
+        const listed = await queue.list(30);
+        for (const s of listed) {
+          let job = byQueueId.get(s.id);
+          if (!job) {
+            // Another submitter's job: shown while it waits or runs (and once it ends, if seen running).
+            if (isFinal(toInfoState(s))) continue;
+            const id = createHash('sha256').update(`${queue.name}/${s.id}`).digest('hex').slice(0, 12);
+            job = {
+              info: { id, request: { action: 'generate', fromSeconds: 0, seconds: s.data?.settings.seconds, seed: s.data?.settings.seed }, state: 'queued', fraction: 0, message: '', etaSeconds: null, sampleIds: [] },
+              controller: new AbortController(),
+              listeners: new Set(),
+              lastSent: 0,
+              queueId: s.id,
+              outDir: s.outputDir,
+              foreign: true,
+            };
+            this.jobs.set(id, job);
+          }
+          if (job.foreign && !isFinal(job.info.state)) this.fromQueue(job, s);
+        }
+        // Others' jobs that left the list finished: read them once more.
+        const gone = [...this.jobs.values()].filter((j) => j.foreign && !isFinal(j.info.state) && !listed.some((s) => s.id === j.queueId));
+        for (const s of await queue.status(gone.map((j) => j.queueId!))) this.fromQueue(gone.find((j) => j.queueId === s.id)!, s);
+      }
+    } catch {
+      /* Redis unreachable for a moment: try again at the next tick */
+    }
+    const open = [...this.jobs.values()].some((j) => j.queueId && !isFinal(j.info.state));
+    if (open || Date.now() - this.lastAsked < QUEUE_IDLE_MS) this.startPolling();
+  }
+
+  /** A job's state on the queue, as the page shows jobs. */
+  private fromQueue(job: Job, s: QueueJobStatus): void {
+    const p = s.progress;
+    const queueInfo = { id: s.id, worker: p?.worker ?? s.result?.worker ?? null, starts: s.starts, outputDir: s.outputDir };
+    const title = job.foreign ? { sample: s.sample, samples: s.samples } : {};
+    if (s.state === 'queued') {
+      this.update(job, { state: 'queued', message: s.starts > 0 ? 'back on the queue (its worker stopped); the next one resumes it' : 'waiting for a worker', queue: { ...queueInfo, ...title } }, true);
+    } else if (s.state === 'running') {
+      const where = !p ? 'starting' : p.phase === 'sample' ? `level ${p.level}: window ${Math.min(p.window + 1, p.windows)}/${p.windows}, token ${p.token}/${p.tokens}` : p.phase === 'decode' ? `decoding level ${p.level}` : p.phase === 'load' ? 'loading the model' : 'writing';
+      this.update(job, { state: 'running', fraction: p?.fraction ?? 0, message: `${where} on ${p?.worker ?? 'a worker'}`, etaSeconds: p?.etaSeconds ?? null, queue: { ...queueInfo, ...title } });
+    } else if (s.state === 'done') {
+      let ids: string[] = [];
+      let where = s.outputDir;
+      const root = this.host.roots.find((r) => s.outputDir === r.path || s.outputDir.startsWith(r.path + '/'));
+      if (root) {
+        ids = this.host.rescan(s.outputDir);
+        where = relative(root.path, s.outputDir) || '.';
+      }
+      this.finishQueued(job, { state: 'done', fraction: 1, etaSeconds: 0, message: `done: ${where}`, sampleIds: ids, queue: { ...queueInfo, ...title } });
+    } else {
+      const cancelled = s.error?.code === 'ERR_ABORTED';
+      this.finishQueued(job, cancelled ? { state: 'cancelled', message: 'cancelled (its partial output was removed)' } : { state: 'failed', message: s.error?.message ?? 'failed' });
+    }
+  }
+
+  private finishQueued(job: Job, change: Partial<JobInfo>): void {
+    // As a job run here: the folder of a failed or cancelled job is removed (not another submitter's).
+    if (change.state !== 'done' && job.outDir && !job.foreign) rmSync(job.outDir, { recursive: true, force: true });
+    this.update(job, change, true);
+  }
+}
+
+function isFinal(state: string): boolean {
+  return state === 'done' || state === 'failed' || state === 'cancelled';
+}
+
+function toInfoState(s: QueueJobStatus): JobInfo['state'] {
+  return s.state === 'running' ? 'running' : s.state === 'queued' ? 'queued' : s.state === 'done' ? 'done' : 'failed';
+}
+
+/** A new job's output folder: <root>/explore-jobs/<action>-<time>-<id>. */
+function jobFolder(root: string, job: Job): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join(root, 'explore-jobs', `${job.info.request.action}-${stamp}-${job.info.id.slice(0, 4)}`);
+}
+
+/** A model's levels, rate and hops from its files' headers (nothing loaded): for planning jobs a queue runs. */
+function modelShape(o: LoadJukeboxOptions): ModelShape {
+  const set = o.model !== undefined ? readModelSet(o.model) : o.vqvae ? { vqvae: o.vqvae, priors: o.priors ?? [] } : defaultModelSet();
+  const { hparams } = vqvaeHparamsOf(openModelFile(set.vqvae));
+  return { levels: hparams.levels, sampleRate: hparams.sr, hopLengths: hopLengths(hparams), priorLevels: set.priors.map((p, l) => (p ? l : -1)).filter((l) => l >= 0) };
 }
 
 /** One sample's codes at every level that has a codes file. */

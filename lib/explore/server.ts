@@ -20,6 +20,8 @@ import type { DecodeLimits } from './audio-decoder.js';
 import { CatalogBuilder, sampleId, type ExploreRoot, type RunFolder } from './catalog.js';
 import type { Catalog, JobRequest } from './catalog-types.js';
 import { JobManager } from './jobs.js';
+import { GenerationQueue } from '../queue/client.js';
+import { redactRedisUrl } from '../queue/connection.js';
 import { contentDisposition, EXPLORED_FILE_CSP, exploredFileType } from './file-types.js';
 import { resolveResource } from './safe-path.js';
 import { DEFAULT_UPLOAD_LIMITS, discardBody, receiveToFile, UploadAborted, UploadGate, UploadTooLarge, type UploadLimits } from './uploads.js';
@@ -44,6 +46,11 @@ export interface ExploreServerOptions {
   maxUploadBytesInFlight?: number;
   /** Bounds on decoding an upload: time, memory growth, longest audio (lib/explore/audio-decoder.ts). */
   decodeLimits?: Partial<DecodeLimits>;
+  /**
+   * Run continue/upsample/prime jobs on this Redis job queue (`jukebox worker`s that see the
+   * folders run them) and list the queue's other jobs, instead of running jobs in the server.
+   */
+  queue?: { redis: string; queue?: string };
 }
 
 export interface ExploreServer {
@@ -89,11 +96,18 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
     maxBytesInFlight: Math.max(maxBytes, o.maxUploadBytesInFlight ?? DEFAULT_UPLOAD_LIMITS.maxBytesInFlight),
   };
   const uploads = new UploadGate(uploadLimits);
-  let current: { catalog: Catalog; runs: RunFolder[] } = builder.build(jobsEnabled);
-  const rescan = () => (current = builder.build(jobsEnabled));
+  const queue = o.queue ? await GenerationQueue.open(o.queue) : undefined;
+  const build = () => {
+    const b = builder.build(jobsEnabled);
+    if (queue) b.catalog.queue = { name: queue.name, redis: redactRedisUrl(queue.url) };
+    return b;
+  };
+  let current: { catalog: Catalog; runs: RunFolder[] } = build();
+  const rescan = () => (current = build());
   const jobs = new JobManager({
     roots,
     model: o.model,
+    queue,
     decodeLimits: o.decodeLimits,
     findSample(id) {
       for (const run of current.runs) {
@@ -265,6 +279,10 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
       reject(e.code === 'EADDRINUSE' ? new JukeboxError('ERR_IO', `port ${o.port} is in use: pick another with --port, or leave it out for a free one`) : e),
     );
     server.listen(o.port ?? 0, o.host ?? '127.0.0.1', () => resolve());
+  }).catch(async (e: unknown) => {
+    await jobs.dispose();
+    await queue?.close();
+    throw e;
   });
   port = (server.address() as AddressInfo).port;
   const shownHost = (o.host ?? '127.0.0.1').includes(':') ? `[${o.host}]` : (o.host ?? '127.0.0.1');
@@ -274,6 +292,7 @@ export async function startExploreServer(o: ExploreServerOptions): Promise<Explo
     catalog: () => rescan().catalog,
     async close() {
       await jobs.dispose();
+      await queue?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

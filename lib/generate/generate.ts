@@ -82,8 +82,20 @@ export interface GenerateOptions {
   outputDir?: string;
   /** Continue from the codes in outputDir. */
   resume?: boolean;
+  /**
+   * Index of the first sample in the random streams (default 0): with `samples: 1` and
+   * `sampleOffset: i` the codes equal sample i of a run with more samples and the same seed,
+   * which is how a job queue (lib/queue) spreads one run's samples over machines. Recorded
+   * in run.json when not 0 (and checked by `resume`).
+   */
+  sampleOffset?: number;
   signal?: AbortSignal;
   onProgress?: (p: GenerateProgress) => void;
+  /**
+   * Called once per window sampled in this call, after its codes are saved to outputDir
+   * (windows a resumed run or given codes already hold are not sampled, so not reported).
+   */
+  onWindow?: (w: { level: number; window: number; windows: number }) => void;
 }
 
 export interface GenerateResult {
@@ -149,6 +161,10 @@ export class Jukebox {
       if (!this.priors[l]) throw new JukeboxError('ERR_INVALID_ARGUMENT', `level ${l} has no prior loaded`);
     }
     const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const sampleOffset = o.sampleOffset ?? 0;
+    if (!Number.isInteger(sampleOffset) || sampleOffset < 0 || sampleOffset + n > 2 ** 32) {
+      throw new JukeboxError('ERR_INVALID_ARGUMENT', `sampleOffset must be a non-negative integer, got ${o.sampleOffset}`);
+    }
     const topHop = vq.hopLengths[L - 1];
     const sampleLength = Math.floor((o.seconds * vq.sampleRate) / topHop) * topHop;
     if (sampleLength <= 0) throw new JukeboxError('ERR_INVALID_ARGUMENT', `seconds ${o.seconds} is shorter than one top-level code`);
@@ -174,6 +190,7 @@ export class Jukebox {
       levels,
       hopFractions: o.hopFractions ?? DEFAULT_HOP_FRACTIONS.slice(0, L),
       primed: o.prompt ? o.prompt.length : 0,
+      ...(sampleOffset ? { sampleOffset } : {}),
       ...(this.source ? { model: this.source } : {}),
       backend: this.backend.used,
     };
@@ -238,6 +255,7 @@ export class Jukebox {
           topP: state.topP,
           seed,
           level,
+          sampleOffset,
           signal: o.signal,
           onProgress: (p) => {
             const tokensNow = doneTokens + p.token * n;
@@ -248,7 +266,10 @@ export class Jukebox {
             });
             if (p.token === p.tokens) doneTokens += p.tokens * n;
           },
-          onWindow: o.outputDir ? (c) => writeLevelCodes(o.outputDir!, level, c) : undefined,
+          onWindow: (c, window, windows) => {
+            if (o.outputDir) writeLevelCodes(o.outputDir, level, c);
+            o.onWindow?.({ level, window, windows });
+          },
         },
         existing,
       );

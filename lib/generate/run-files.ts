@@ -26,6 +26,8 @@ export interface RunState {
   levels: number[];
   hopFractions: number[];
   primed: number;
+  /** generate()'s sampleOffset: this run's sample 0 is sample `sampleOffset` of the seed's streams (absent when 0). */
+  sampleOffset?: number;
   /** The backend that ran it ('cpu' or 'cuda'; absent in folders from older versions). */
   backend?: string;
   /** The model that made the run (absent in folders from older versions). */
@@ -78,6 +80,9 @@ export function readRunState(dir: string, s: RunState, levels: number): (Int32Ar
         `cannot resume ${dir}: ${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(s[k])} (resume with the same settings)`,
       );
     }
+  }
+  if ((saved.sampleOffset ?? 0) !== (s.sampleOffset ?? 0)) {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', `cannot resume ${dir}: sampleOffset was ${saved.sampleOffset ?? 0}, now ${s.sampleOffset ?? 0} (resume with the same settings)`);
   }
   return readSavedCodes(dir, levels, s.samples);
 }

@@ -69,7 +69,7 @@ function App({ initial }: { initial: Catalog }) {
     } catch (e) {
       setNotice(`The job is done but the list could not be reloaded (${(e as Error).message}): reload the page to see its samples.`);
     }
-  });
+  }, catalog.live && !!catalog.queue);
 
   useEffect(() => {
     const onHash = () => {
@@ -130,6 +130,7 @@ function App({ initial }: { initial: Catalog }) {
       onDismiss={jobs.dismissError}
       onClear={jobs.clearFinished}
       describe={(id) => (byId.get(id) ? title(byId.get(id)!) : id)}
+      queue={catalog.queue}
     />
   ) : null;
 

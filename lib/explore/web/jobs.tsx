@@ -18,14 +18,49 @@ export interface Jobs {
 
 const FINAL = new Set(['done', 'failed', 'cancelled']);
 
-export function useJobs(onDone: (job: JobInfo) => void): Jobs {
+/** How often a server on a job queue is asked for the queue's jobs (others' too). */
+const QUEUE_POLL_MS = 2000;
+
+export function useJobs(onDone: (job: JobInfo) => void, onQueue = false): Jobs {
   const [jobs, setJobs] = useState<JobInfo[]>([]);
   const [error, setError] = useState<string | null>(null);
   const sources = useRef(new Map<string, EventSource>());
   const onDoneRef = useRef(onDone);
   onDoneRef.current = onDone;
+  /** Jobs cleared from the panel (a poll must not bring them back). */
+  const cleared = useRef(new Set<string>());
 
   const put = (j: JobInfo) => setJobs((list) => (list.some((x) => x.id === j.id) ? list.map((x) => (x.id === j.id ? j : x)) : [...list, j]));
+
+  // On a job queue (jukebox explore --redis) the server also lists others' jobs: poll it.
+  useEffect(() => {
+    if (!onQueue) return;
+    let stopped = false;
+    const known = new Map<string, string>();
+    const tick = async () => {
+      try {
+        const r = await fetch('api/jobs', { cache: 'no-store' });
+        if (r.ok) {
+          for (const j of (await r.json()) as JobInfo[]) {
+            if (cleared.current.has(j.id) || sources.current.has(j.id)) continue;
+            const before = known.get(j.id);
+            if (before === undefined && FINAL.has(j.state)) continue; // finished before this page saw it
+            known.set(j.id, j.state);
+            put(j);
+            if (j.state === 'done' && before !== 'done') onDoneRef.current(j);
+          }
+        }
+      } catch {
+        /* the next tick tries again */
+      }
+      if (!stopped) timer = setTimeout(tick, QUEUE_POLL_MS);
+    };
+    let timer = setTimeout(tick, 0);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [onQueue]);
 
   const follow = (id: string) => {
     const es = new EventSource(`api/jobs/${encodeURIComponent(id)}/events`);
@@ -78,7 +113,10 @@ export function useJobs(onDone: (job: JobInfo) => void): Jobs {
     cancel,
     dismissError: () => setError(null),
     clearFinished: () => {
-      setJobs((list) => list.filter((j) => !FINAL.has(j.state)));
+      setJobs((list) => {
+        for (const j of list) if (FINAL.has(j.state)) cleared.current.add(j.id);
+        return list.filter((j) => !FINAL.has(j.state));
+      });
       setError(null);
     },
   };
@@ -90,8 +128,10 @@ function eta(s: number | null): string {
   return `about ${Math.round(s / 60)} min left`;
 }
 
-export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, onClear, describe }: {
+export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, onClear, describe, queue }: {
   jobs: JobInfo[];
+  /** The Redis job queue the jobs run on (jukebox explore --redis). */
+  queue?: { name: string; redis: string };
   error: string | null;
   onClear: () => void;
   onCancel: (id: string) => void;
@@ -104,6 +144,11 @@ export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, onClear, d
     <aside class="jobs" aria-label="jobs">
       <div class="jobs-head">
         <h3>Jobs</h3>
+        {queue && (
+          <span class="muted" data-testid="jobs-queue">
+            {' '}on queue {queue.name}
+          </span>
+        )}
         {jobs.some((j) => FINAL.has(j.state)) && (
           <button class="link" onClick={onClear} data-testid="jobs-clear">
             clear finished
@@ -122,8 +167,17 @@ export function JobsPanel({ jobs, error, onCancel, onOpen, onDismiss, onClear, d
               ? `Continue from ${j.request.fromSeconds.toFixed(1)} s to ${j.request.seconds} s`
               : j.request.action === 'prime'
                 ? `Your audio (first ${j.request.fromSeconds} s) to ${j.request.seconds} s`
-                : 'Upsample'}
+                : j.request.action === 'generate'
+                  ? `Generate ${j.request.seconds ?? '?'} s${j.queue?.samples && j.queue.samples > 1 ? `, sample ${(j.queue.sample ?? 0) + 1} of ${j.queue.samples}` : ''}`
+                  : 'Upsample'}
             {j.request.sampleId && <span class="muted"> · {describe(j.request.sampleId)}</span>}
+            {j.queue && (
+              <span class="muted" data-testid="job-queue-id">
+                {' '}
+                · job {j.queue.id}
+                {j.queue.starts > 1 ? ` · started ${j.queue.starts} times` : ''}
+              </span>
+            )}
           </div>
           <progress max={1} value={j.fraction} data-testid="job-progress" />
           <div class="job-line">
