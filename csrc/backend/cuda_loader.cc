@@ -63,7 +63,7 @@ std::string how_to_build() {
          "JUKEBOX_CUDA_LIB at a built " JB_CUDA_LIBRARY_NAME;
 }
 
-void probe(CudaBackendStatus& s) {
+void probe_library(CudaBackendStatus& s) {
 #if !JB_HAVE_DLOPEN
   s.reason = "the CUDA backend is only supported on Linux";
   return;
@@ -172,6 +172,20 @@ void probe(CudaBackendStatus& s) {
   }
   s.available = true;
 #endif
+}
+
+// The emulation build of the backend (cuda/emu, JB_CUDA_CAP_EMULATED) loads and probes like
+// any other library, but runs the kernels on the CPU: it is reported as such and never
+// offered for generation, whatever it implements.
+void probe(CudaBackendStatus& s) {
+  probe_library(s);
+  if (!s.library_loaded || !(s.capabilities & JB_CUDA_CAP_EMULATED)) return;
+  const std::string why = s.available ? std::string() : s.reason;
+  s.available = false;
+  s.reason = "cuda (emulated on the CPU): " + s.library +
+             " is the emulation build of the CUDA backend (cuda/emu), which runs the CUDA kernels on the CPU to test them "
+             "without a GPU; it is never used for generation" +
+             (why.empty() ? std::string() : " (" + why + ")");
 }
 
 }  // namespace

@@ -58,6 +58,10 @@ typedef enum jb_cuda_status {
 #define JB_CUDA_CAP_SAMPLING (1ull << 7)         /* temperature/top-k/top-p with Philox */
 #define JB_CUDA_CAP_VQ_DECODE (1ull << 8)        /* VQ-VAE decoder convolutions */
 #define JB_CUDA_CAP_DECODE_GRAPH (1ull << 9)     /* CUDA graph of the whole decode step */
+/* Not a kernel: this library is the emulation build (cuda/emu), which runs the CUDA kernels
+ * on the CPU for testing. Its device is named "cuda (emulated on the CPU), ..."; the addon
+ * reports it as such and never offers it for generation. */
+#define JB_CUDA_CAP_EMULATED (1ull << 63)
 #define JB_CUDA_CAPS_GENERATE                                                                 \
   (JB_CUDA_CAP_MEMORY | JB_CUDA_CAP_GEMM | JB_CUDA_CAP_LAYERNORM | JB_CUDA_CAP_GELU |         \
    JB_CUDA_CAP_ATTN_DECODE | JB_CUDA_CAP_ATTN_PREFILL | JB_CUDA_CAP_SAMPLING | JB_CUDA_CAP_VQ_DECODE)
@@ -76,9 +80,13 @@ typedef struct jb_cuda_device_info {
 typedef struct jb_cuda_context jb_cuda_context;
 typedef struct jb_cuda_buffer jb_cuda_buffer;
 
-/* Provisional argument blocks of the later kernel entries (their layout is part of the ABI
- * once implemented; change freely until then, bumping the version). Tensors live in buffers
- * of the same context; offsets are in bytes. */
+/* Argument blocks of the kernel entries. Tensors live in buffers of the same context.
+ * attention_decode (implemented; its layout is now part of the ABI): for each of `samples`
+ * and `heads`, the query of position `pos` (q: samples rows of heads * head_dim fp32) over
+ * the key/value rows that position sees (cuda/common/kv_layout.h kv_run) of fp16 caches laid
+ * out [sample][head][row][head_dim] (kv_rows(geometry) rows; enc-dec: enc_len rows), into
+ * out (samples rows of heads * head_dim fp32). Queued on the context's stream: a later
+ * buffer_read or synchronize on the context sees the result. */
 typedef struct jb_cuda_attn_decode_args {
   int func;                 /* attention type 0,1,2,3,6,7 (cuda/common/attn_index.h) */
   int samples, heads, head_dim;
@@ -103,7 +111,8 @@ typedef struct jb_cuda_api {
   int (*self_test)(int device);     /* runs a kernel using the common helpers, checks on host */
   const char* (*last_error)(void);  /* message of this thread's last failure ("" if none) */
 
-  /* -- memory (milestone 0, implemented) -- */
+  /* -- memory (milestone 0, implemented). Reads and writes are ordered on the context's
+   *    stream after the work queued before them, and return when the copy is done. -- */
   int (*context_create)(int device, jb_cuda_context** out);
   void (*context_destroy)(jb_cuda_context* ctx); /* frees every buffer of ctx at once */
   int (*buffer_alloc)(jb_cuda_context* ctx, size_t bytes, const char* what, jb_cuda_buffer** out);
@@ -113,7 +122,7 @@ typedef struct jb_cuda_api {
   int (*memory_info)(jb_cuda_context* ctx, uint64_t* ctx_bytes, uint64_t* free_bytes, uint64_t* total_bytes);
   int (*synchronize)(jb_cuda_context* ctx);
 
-  /* -- kernels (later milestones: JB_CUDA_ERR_NOT_IMPLEMENTED for now) -- */
+  /* -- kernels (JB_CUDA_CAP_ATTN_DECODE) -- */
   int (*attention_decode)(jb_cuda_context* ctx, const jb_cuda_attn_decode_args* args);
 } jb_cuda_api;
 

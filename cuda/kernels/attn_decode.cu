@@ -4,12 +4,17 @@
 // one (sample, head) with no mask. Warps take keys round-robin, lanes split head_dim; each
 // warp keeps an online-softmax partial (common/online_softmax.h), the block merges its warps
 // in order, and long runs are split across blocks whose partials a second kernel merges in
-// order (flash-decoding): deterministic. Reference: ops_ref.h attend_decode (= the engine's
-// DecodeSession attention), kv_store.
+// order (flash-decoding, common/attn_decode_plan.h): deterministic. The position comes by
+// value or from device memory; either way the kernels derive the run, the split count and
+// the keys per split from it on the device, so a graph captured once (grid sized for the
+// largest split count of the window) replays for every position. Reference: ops_ref.h
+// attend_decode (= the engine's DecodeSession attention), kv_store.
+#include "../common/attn_decode_plan.h"
 #include "../common/kv_layout.h"
 #include "../common/online_softmax.h"
 #include "kernels.h"
 #include "warp_attend.cuh"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -17,11 +22,12 @@ namespace cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kMinKeysPerSplit = 64;
 
 struct Args {
   gpu::AttnGeom g;
-  int pos, n, heads, dh, ldq, rows, splits, keys_per_split;
+  int pos;               // used when pos_dev is null
+  const int32_t* pos_dev;
+  int n, heads, dh, ldq, rows, blocks_wanted;
   float scale;
   const float* q;
   const __half* kc;
@@ -30,12 +36,18 @@ struct Args {
   float* work;  // [sample][head][split][2 + dh]: m, l, acc
 };
 
+__device__ __forceinline__ int position(const Args& a) { return a.pos_dev ? int(*a.pos_dev) : a.pos; }
+
 __global__ void attn_decode_kernel(Args a) {
   const int h = blockIdx.x, b = blockIdx.y, split = blockIdx.z;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const gpu::KVRun run = gpu::kv_run(a.g, a.pos);
-  const int t0 = split * a.keys_per_split;
-  const int t1 = min(run.zero_output ? 0 : run.count, t0 + a.keys_per_split);
+  const int pos = position(a);
+  const int splits = gpu::attn_decode_splits(a.g, pos, a.n, a.heads, a.blocks_wanted);
+  if (split >= splits) return;  // the grid is sized for the window's largest split count
+  const int keys_per_split = gpu::attn_decode_keys_per_split(a.g, pos, splits);
+  const gpu::KVRun run = gpu::kv_run(a.g, pos);
+  const int t0 = split * keys_per_split;
+  const int t1 = min(run.zero_output ? 0 : run.count, t0 + keys_per_split);
   const float* qh = a.q + size_t(b) * a.ldq + size_t(h) * a.dh;
   float qv[kDimsPerLane], acc[kDimsPerLane];
   warp_query(qh, a.dh, lane, qv, acc);
@@ -73,11 +85,11 @@ __global__ void attn_decode_kernel(Args a) {
       if (d < a.dh) acc[i] = acc[i] * sx + s_acc[w][d] * sy;
     }
   }
-  if (a.splits == 1) {
+  if (splits == 1) {
     warp_finish(tot, acc, a.out + (size_t(b) * a.heads + h) * a.dh, a.dh, lane);
     return;
   }
-  float* w = a.work + ((size_t(b) * a.heads + h) * a.splits + split) * (2 + a.dh);
+  float* w = a.work + ((size_t(b) * a.heads + h) * splits + split) * (2 + a.dh);
   if (lane == 0) {
     w[0] = tot.m;
     w[1] = tot.l;
@@ -92,12 +104,14 @@ __global__ void attn_decode_kernel(Args a) {
 // One warp per (sample, head): the splits' partials merged in order.
 __global__ void attn_combine_kernel(Args a) {
   const int h = blockIdx.x, b = blockIdx.y, lane = threadIdx.x;
-  const float* w = a.work + (size_t(b) * a.heads + h) * a.splits * (2 + a.dh);
+  const int splits = gpu::attn_decode_splits(a.g, position(a), a.n, a.heads, a.blocks_wanted);
+  if (splits == 1) return;  // the decode kernel wrote the output itself
+  const float* w = a.work + (size_t(b) * a.heads + h) * splits * (2 + a.dh);
   gpu::SoftmaxPartial tot = gpu::softmax_empty();
   float acc[kDimsPerLane];
 #pragma unroll
   for (int i = 0; i < kDimsPerLane; ++i) acc[i] = 0.0f;
-  for (int s = 0; s < a.splits; ++s) {
+  for (int s = 0; s < splits; ++s) {
     const float* p = w + size_t(s) * (2 + a.dh);
     float sx, sy;
     tot = gpu::softmax_combine(tot, gpu::SoftmaxPartial{p[0], p[1]}, &sx, &sy);
@@ -110,11 +124,13 @@ __global__ void attn_combine_kernel(Args a) {
   warp_finish(tot, acc, a.out + (size_t(b) * a.heads + h) * a.dh, a.dh, lane);
 }
 
-__global__ void kv_store_kernel(gpu::AttnGeom g, int row, int rows, int n, int heads, int dh, const float* k, const float* v, int ld,
-                                __half* kc, __half* vc) {
+__global__ void kv_store_kernel(gpu::AttnGeom g, int pos, const int32_t* pos_dev, int rows, int n, int heads, int dh, const float* k,
+                                const float* v, int ld, __half* kc, __half* vc) {
   const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t total = size_t(n) * heads * dh;
   if (i >= total) return;
+  const int row = gpu::kv_put_row(g, pos_dev ? int(*pos_dev) : pos);
+  if (row < 0) return;  // enc-dec layers, or past prime_len
   const int d = int(i % dh), h = int((i / dh) % heads), b = int(i / (size_t(dh) * heads));
   const size_t at = gpu::kv_index(rows, heads, dh, b, h, row, d);
   kc[at] = __float2half_rn(k[size_t(b) * ld + h * dh + d]);
@@ -124,54 +140,83 @@ __global__ void kv_store_kernel(gpu::AttnGeom g, int row, int rows, int n, int h
 }  // namespace
 
 int attn_decode_splits(const gpu::AttnGeom& g, int pos, int n, int heads, int blocks_wanted) {
-  const gpu::KVRun run = gpu::kv_run(g, pos);
-  const int count = run.zero_output ? 0 : run.count;
-  const int pairs = gpu::max_i(1, n * heads);
-  int splits = blocks_wanted > pairs ? gpu::ceil_div(blocks_wanted, pairs) : 1;
-  splits = gpu::min_i(splits, gpu::max_i(1, count / kMinKeysPerSplit));
-  return splits;
+  return gpu::attn_decode_splits(g, pos, n, heads, blocks_wanted);
 }
 
 size_t attn_decode_workspace_floats(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, int blocks_wanted) {
-  const int splits = attn_decode_splits(g, pos, n, heads, blocks_wanted);
+  const int splits = gpu::attn_decode_splits(g, pos, n, heads, blocks_wanted);
   return splits > 1 ? size_t(n) * heads * splits * (2 + dh) : 0;
 }
 
-cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
-                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream) {
-  if (n < 1 || heads < 1 || dh < 1 || dh > kMaxHeadDim || ldq < heads * dh || pos < 0 || pos >= g.len || !gpu::attn_func_supported(g.func)) {
+size_t attn_decode_workspace_floats_max(const gpu::AttnGeom& g, int n, int heads, int dh, int blocks_wanted) {
+  const int splits = gpu::attn_decode_max_splits(g, n, heads, blocks_wanted);
+  return splits > 1 ? size_t(n) * heads * splits * (2 + dh) : 0;
+}
+
+namespace {
+
+cudaError_t launch_attn_decode(const gpu::AttnGeom& g, int pos, const int32_t* pos_dev, int n, int heads, int dh, const float* q, int ldq,
+                               const __half* kc, const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream) {
+  if (n < 1 || heads < 1 || dh < 1 || dh > kMaxHeadDim || ldq < heads * dh || !gpu::attn_func_supported(g.func) || g.len < 1) {
     return cudaErrorInvalidValue;
   }
+  if (!pos_dev && (pos < 0 || pos >= g.len)) return cudaErrorInvalidValue;
   Args a;
   a.g = g;
   a.pos = pos;
+  a.pos_dev = pos_dev;
   a.n = n;
   a.heads = heads;
   a.dh = dh;
   a.ldq = ldq;
   a.rows = gpu::kv_rows(g);
-  a.splits = attn_decode_splits(g, pos, n, heads, blocks_wanted);
-  const gpu::KVRun run = gpu::kv_run(g, pos);
-  a.keys_per_split = gpu::max_i(1, gpu::ceil_div(run.count, a.splits));
+  a.blocks_wanted = blocks_wanted;
   a.scale = gpu::attn_score_scale(dh);
   a.q = q;
   a.kc = kc;
   a.vc = vc;
   a.out = out;
   a.work = work;
-  if (a.splits > 1 && !work) return cudaErrorInvalidValue;
-  attn_decode_kernel<<<dim3(heads, n, a.splits), 32 * kWarps, 0, stream>>>(a);
-  if (a.splits > 1) attn_combine_kernel<<<dim3(heads, n), 32, 0, stream>>>(a);
+  // by value: exactly this position's splits; from device memory: the window's largest
+  const int splits = pos_dev ? gpu::attn_decode_max_splits(g, n, heads, blocks_wanted) : gpu::attn_decode_splits(g, pos, n, heads, blocks_wanted);
+  if (splits > 1 && !work) return cudaErrorInvalidValue;
+  JB_LAUNCH(attn_decode_kernel, dim3(heads, n, splits), 32 * kWarps, 0, stream)(a);
+  if (splits > 1) JB_LAUNCH(attn_combine_kernel, dim3(heads, n), 32, 0, stream)(a);
   return cudaGetLastError();
+}
+
+cudaError_t launch_kv_store(const gpu::AttnGeom& g, int pos, const int32_t* pos_dev, int n, int heads, int dh, const float* k, const float* v,
+                            int ld, __half* kc, __half* vc, cudaStream_t stream) {
+  if (!pos_dev && gpu::kv_put_row(g, pos) < 0) return cudaSuccess;
+  if (g.func == gpu::kAttnEncDec) return cudaSuccess;  // its caches hold the encoder's keys
+  const size_t total = size_t(n) * heads * dh;
+  if (total == 0) return cudaSuccess;
+  JB_LAUNCH(kv_store_kernel, unsigned((total + 255) / 256), 256, 0, stream)(g, pos, pos_dev, gpu::kv_rows(g), n, heads, dh, k, v, ld, kc, vc);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
+                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream) {
+  return launch_attn_decode(g, pos, nullptr, n, heads, dh, q, ldq, kc, vc, out, work, blocks_wanted, stream);
+}
+
+cudaError_t attn_decode(const gpu::AttnGeom& g, const int32_t* pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
+                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream) {
+  if (!pos) return cudaErrorInvalidValue;
+  return launch_attn_decode(g, 0, pos, n, heads, dh, q, ldq, kc, vc, out, work, blocks_wanted, stream);
 }
 
 cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
                      __half* vc, cudaStream_t stream) {
-  const int row = gpu::kv_put_row(g, pos);
-  if (row < 0) return cudaSuccess;
-  const size_t total = size_t(n) * heads * dh;
-  kv_store_kernel<<<unsigned((total + 255) / 256), 256, 0, stream>>>(g, row, gpu::kv_rows(g), n, heads, dh, k, v, ld, kc, vc);
-  return cudaGetLastError();
+  return launch_kv_store(g, pos, nullptr, n, heads, dh, k, v, ld, kc, vc, stream);
+}
+
+cudaError_t kv_store(const gpu::AttnGeom& g, const int32_t* pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
+                     __half* vc, cudaStream_t stream) {
+  if (!pos) return cudaErrorInvalidValue;
+  return launch_kv_store(g, 0, pos, n, heads, dh, k, v, ld, kc, vc, stream);
 }
 
 }  // namespace cuda

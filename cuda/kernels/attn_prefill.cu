@@ -9,6 +9,7 @@
 #include "../common/online_softmax.h"
 #include "kernels.h"
 #include "warp_attend.cuh"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -60,7 +61,7 @@ cudaError_t attn_prefill(const gpu::AttnGeom& g, int q_begin, int q_end, int n, 
   a.scale = gpu::attn_score_scale(dh);
   a.io = io;
   const dim3 grid(gpu::ceil_div(q_end - q_begin, kWarps), heads, n);
-  attn_prefill_kernel<<<grid, 32 * kWarps, 0, stream>>>(a);
+  JB_LAUNCH(attn_prefill_kernel, grid, 32 * kWarps, 0, stream)(a);
   return cudaGetLastError();
 }
 

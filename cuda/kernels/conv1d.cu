@@ -6,6 +6,7 @@
 // The implicit-GEMM tensor-core version replaces it behind the same launcher.
 // Reference: the engine's conv1d_ref / conv_transpose1d_ref (csrc/cpu/conv1d_ref.cc).
 #include "kernels.h"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -80,14 +81,14 @@ cudaError_t conv1d(const ConvShape& c, const float* x, int n, int tin, const flo
   const int tout = conv_out_len(c, tin);
   if (tout < 1) return cudaErrorInvalidValue;
   const dim3 grid((tout + kThreads - 1) / kThreads, (c.cout + kChans - 1) / kChans, n);
-  conv1d_kernel<<<grid, kThreads, 0, stream>>>(c, x, tin, tout, w, bias, y, relu_input, accumulate, scale);
+  JB_LAUNCH(conv1d_kernel, grid, kThreads, 0, stream)(c, x, tin, tout, w, bias, y, relu_input, accumulate, scale);
   return cudaGetLastError();
 }
 
 cudaError_t dequantize(const int32_t* codes, int n, int t, const float* codebook, int bins, int width, float* out, cudaStream_t stream) {
   if (n < 1 || t < 1 || bins < 1 || width < 1) return cudaErrorInvalidValue;
   const dim3 grid((t + 127) / 128, width < 16 ? width : 16, n);
-  dequantize_kernel<<<grid, 128, 0, stream>>>(codes, t, codebook, bins, width, out);
+  JB_LAUNCH(dequantize_kernel, grid, 128, 0, stream)(codes, t, codebook, bins, width, out);
   return cudaGetLastError();
 }
 

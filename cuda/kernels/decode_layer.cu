@@ -1,6 +1,7 @@
 // decode_layer.h: one layer's decode step as a chain of this folder's kernels; every launch
-// is on `stream`, none synchronizes, so a whole step (all layers) can be captured in a CUDA
-// graph. Reference: ops_ref.h decode_layer_step.
+// is on `stream`, none synchronizes, and none depends on the position on the host (it is
+// read from device memory), so a whole step (all layers) can be captured in a CUDA graph once
+// and replayed for every position. Reference: ops_ref.h decode_layer_step.
 #include <algorithm>
 
 #include "decode_layer.h"
@@ -29,9 +30,7 @@ size_t work_floats(const DevDims& d, int n, int blocks_wanted) {
   for (int func : {0, 1, 2, 3, 6, 7}) {
     DevLayer l;
     l.attn_func = func;
-    const gpu::AttnGeom g = geom(l, d);
-    for (int pos = 0; pos < d.len; pos += std::max(1, d.len / 64)) w = std::max(w, attn_decode_workspace_floats(g, pos, n, d.heads, dh, blocks_wanted));
-    w = std::max(w, attn_decode_workspace_floats(g, d.len - 1, n, d.heads, dh, blocks_wanted));
+    w = std::max(w, attn_decode_workspace_floats_max(geom(l, d), n, d.heads, dh, blocks_wanted));
   }
   return w;
 }
@@ -43,7 +42,7 @@ size_t decode_scratch_floats(const DevDims& d, int n, int blocks_wanted) {
   return size_t(n) * (2 * d.width + 3 * d.state + d.state + d.mlp) + work_floats(d, n, blocks_wanted);
 }
 
-cudaError_t decode_layer_step(const DevLayer& l, const DevDims& d, int pos, int n, float* h, float* scratch, int blocks_wanted,
+cudaError_t decode_layer_step(const DevLayer& l, const DevDims& d, const int32_t* pos, int n, float* h, float* scratch, int blocks_wanted,
                               cudaStream_t stream) {
   const int w = d.width, s = d.state, dh = s / d.heads;
   float* x = scratch;

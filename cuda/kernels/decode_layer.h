@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace jb {
 namespace cuda {
@@ -34,11 +35,17 @@ struct DevDims {
   float res_scale = 1.0f;
 };
 
-/** Device scratch for n samples: decode_scratch_floats(d, n, blocks_wanted) floats. */
+/** Device scratch for n samples: decode_scratch_floats(d, n, blocks_wanted) floats (any position). */
 size_t decode_scratch_floats(const DevDims& d, int n, int blocks_wanted);
 
-/** h: n rows of width, updated in place for position pos. scratch as above. */
-cudaError_t decode_layer_step(const DevLayer& l, const DevDims& d, int pos, int n, float* h, float* scratch, int blocks_wanted,
+/**
+ * h: n rows of width, updated in place for the position *pos, read from device memory when
+ * the kernels run: nothing of the launch depends on the position (grids are sized for the
+ * whole window, the KV row, the key run and the attention split count are derived on the
+ * device), so a step captured once in a CUDA graph replays for every position (advance the
+ * counter with advance_position, or write it). scratch as above.
+ */
+cudaError_t decode_layer_step(const DevLayer& l, const DevDims& d, const int32_t* pos, int n, float* h, float* scratch, int blocks_wanted,
                               cudaStream_t stream);
 
 }  // namespace cuda

@@ -1,6 +1,8 @@
 // The decode step's elementwise ops: bias + quick-GELU after the MLP's first product, the
-// sum that feeds ln_1, and the block's residual sum in the original's order of additions (ops_ref.h).
+// sum that feeds ln_1, the block's residual sum in the original's order of additions
+// (ops_ref.h), and the step's position counter in device memory.
 #include "kernels.h"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -26,24 +28,34 @@ __global__ void add_kernel(float* out, const float* a, const float* b, size_t n)
   if (i < n) out[i] = __fadd_rn(a[i], b[i]);
 }
 
+__global__ void advance_position_kernel(int32_t* pos) {
+  if (threadIdx.x == 0) *pos += 1;
+}
+
 }  // namespace
+
+cudaError_t advance_position(int32_t* pos, cudaStream_t stream) {
+  if (!pos) return cudaErrorInvalidValue;
+  JB_LAUNCH(advance_position_kernel, 1, 32, 0, stream)(pos);
+  return cudaGetLastError();
+}
 
 cudaError_t add(float* out, const float* a, const float* b, size_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  add_kernel<<<unsigned((n + 255) / 256), 256, 0, stream>>>(out, a, b, n);
+  JB_LAUNCH(add_kernel, unsigned((n + 255) / 256), 256, 0, stream)(out, a, b, n);
   return cudaGetLastError();
 }
 
 cudaError_t bias_quick_gelu(float* x, const float* bias, int rows, int width, cudaStream_t stream) {
   if (rows < 1 || width < 1) return cudaErrorInvalidValue;
   const size_t n = size_t(rows) * width;
-  bias_quick_gelu_kernel<<<unsigned((n + 255) / 256), 256, 0, stream>>>(x, bias, n, width);
+  JB_LAUNCH(bias_quick_gelu_kernel, unsigned((n + 255) / 256), 256, 0, stream)(x, bias, n, width);
   return cudaGetLastError();
 }
 
 cudaError_t residual(float* h, const float* a, const float* m, size_t n, float res_scale, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  residual_kernel<<<unsigned((n + 255) / 256), 256, 0, stream>>>(h, a, m, n, res_scale);
+  JB_LAUNCH(residual_kernel, unsigned((n + 255) / 256), 256, 0, stream)(h, a, m, n, res_scale);
   return cudaGetLastError();
 }
 

@@ -9,6 +9,7 @@
 // Reference: ops_ref.h gemv_f16 (= csrc/cpu/matmul.cc matmul_ref with fp16 weights).
 #include "../common/gemv_plan.h"
 #include "kernels.h"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -117,16 +118,16 @@ cudaError_t gemv_f16(const float* x, int M, int K, int N, const __half* w, bool 
   if (transposed) {
     const int threads = 256;
     const int blocks = gpu::ceil_div(N * 32, threads);
-    gemv_nk_kernel<<<blocks, threads, 0, stream>>>(x, M, K, N, w, bias, y);
+    JB_LAUNCH(gemv_nk_kernel, blocks, threads, 0, stream)(x, M, K, N, w, bias, y);
     return cudaGetLastError();
   }
   const gpu::GemvPlan p = gpu::gemv_plan(K, N, blocks_wanted);
   if (p.split_k > 1 && !work) return cudaErrorInvalidValue;
   const dim3 grid(p.col_blocks, p.split_k);
-  gemv_kn_kernel<<<grid, gpu::kGemvThreads, 0, stream>>>(x, M, K, N, w, bias, p.split_k > 1 ? work : y, p.k_per_split, p.split_k > 1);
+  JB_LAUNCH(gemv_kn_kernel, grid, gpu::kGemvThreads, 0, stream)(x, M, K, N, w, bias, p.split_k > 1 ? work : y, p.k_per_split, p.split_k > 1);
   if (p.split_k > 1) {
     const int mn = M * N;
-    gemv_reduce_kernel<<<gpu::ceil_div(mn, 256), 256, 0, stream>>>(work, p.split_k, mn, N, bias, y);
+    JB_LAUNCH(gemv_reduce_kernel, gpu::ceil_div(mn, 256), 256, 0, stream)(work, p.split_k, mn, N, bias, y);
   }
   return cudaGetLastError();
 }

@@ -39,17 +39,28 @@ cudaError_t residual(float* h, const float* a, const float* m, size_t n, float r
  * Decode-step attention (kernels/attn_decode.cu): for each sample and head, the query at
  * `pos` (q: n rows of heads * dh, fp32, row stride ldq) over the rows kv_run(g, pos) of the fp16 caches
  * [sample][head][row][dh]; out: n rows of heads * dh. dh <= 512. The keys are split across
- * blocks when a run is long (flash-decoding) and the partials merged in a fixed order, in
- * `work` (attn_decode_workspace_floats floats; null when that is 0).
+ * blocks when a run is long (flash-decoding, common/attn_decode_plan.h) and the partials
+ * merged in a fixed order, in `work` (attn_decode_workspace_floats floats; null when that is 0).
+ * The overloads taking `const int32_t* pos` read the position from device memory when the
+ * kernels run (graph-safe: one capture serves every position); their workspace is
+ * attn_decode_workspace_floats_max. Both give the same bits for the same position.
  */
 int attn_decode_splits(const gpu::AttnGeom& g, int pos, int n, int heads, int blocks_wanted);
 size_t attn_decode_workspace_floats(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, int blocks_wanted);
+size_t attn_decode_workspace_floats_max(const gpu::AttnGeom& g, int n, int heads, int dh, int blocks_wanted);
 cudaError_t attn_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
+                        const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream);
+cudaError_t attn_decode(const gpu::AttnGeom& g, const int32_t* pos, int n, int heads, int dh, const float* q, int ldq, const __half* kc,
                         const __half* vc, float* out, float* work, int blocks_wanted, cudaStream_t stream);
 
 /** Stores position pos's keys and values (n rows of heads * dh, stride ld) into the caches (kv_put_row). */
 cudaError_t kv_store(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
                      __half* vc, cudaStream_t stream);
+cudaError_t kv_store(const gpu::AttnGeom& g, const int32_t* pos, int n, int heads, int dh, const float* k, const float* v, int ld, __half* kc,
+                     __half* vc, cudaStream_t stream);
+
+/** *pos += 1 on the device: the last node of a captured decode step, so replays walk the window. */
+cudaError_t advance_position(int32_t* pos, cudaStream_t stream);
 
 /**
  * Prefill attention (kernels/attn_prefill.cu): queries [q_begin, q_end) of a window of
@@ -91,13 +102,15 @@ struct Sampling {
 };
 
 /**
- * Draws one token per sample from logits (n x bins, bins <= 2048) as the engine does
- * (kernels/sampling.cu): temperature, top-k or top-p filtering, softmax in double, and the
- * CDF inverted in index order at the sample's uniform. Uniforms: the engine's Philox draw for
- * (seed, stream, sample_offset + b, position).
+ * Draws one token per sample from logits (n x bins, bins <= 4096: every official vocabulary,
+ * 1b_lyrics' 2127 tokens included) as the engine does (kernels/sampling.cu): temperature,
+ * top-k or top-p filtering, softmax in double, and the CDF inverted in index order at the
+ * sample's uniform. Uniforms: the engine's Philox draw for (seed, stream, sample_offset + b,
+ * position), where position is read from device memory at position_dev when that is not
+ * null (a captured graph then samples at whatever position the step is at).
  */
 cudaError_t sample_tokens(const float* logits, int n, int bins, Sampling p, uint64_t seed, uint32_t stream_id, uint32_t sample_offset,
-                          uint32_t position, int32_t* tokens, cudaStream_t stream);
+                          uint32_t position, int32_t* tokens, cudaStream_t stream, const int32_t* position_dev = nullptr);
 
 }  // namespace cuda
 }  // namespace jb

@@ -2,6 +2,7 @@
 // variance of the deviations (two passes over the row held in registers/L1), so the result
 // stays within fp32 rounding of the engine's double-precision reference (ops_ref.h).
 #include "kernels.h"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -26,8 +27,10 @@ __device__ float block_sum(float v, float* shared) {
   return shared[0];
 }
 
-__global__ void layer_norm_kernel(const float* __restrict__ x, int width, const float* __restrict__ g, const float* __restrict__ b,
-                                  float* y) {
+// x and y may be the same rows (the layer chain normalises in place: decode_layer.cu), so
+// neither is __restrict__: a restrict-qualified x would let the compiler keep x's values (or
+// reorder its loads) across the writes through y that alias it.
+__global__ void layer_norm_kernel(const float* x, int width, const float* __restrict__ g, const float* __restrict__ b, float* y) {
   __shared__ float shared[32];
   const float* xr = x + size_t(blockIdx.x) * width;
   float* yr = y + size_t(blockIdx.x) * width;
@@ -49,7 +52,7 @@ __global__ void layer_norm_kernel(const float* __restrict__ x, int width, const 
 
 cudaError_t layer_norm(const float* x, int rows, int width, const float* g, const float* b, float* y, cudaStream_t stream) {
   if (rows < 1 || width < 1) return cudaErrorInvalidValue;
-  layer_norm_kernel<<<rows, kThreads, 0, stream>>>(x, width, g, b, y);
+  JB_LAUNCH(layer_norm_kernel, rows, kThreads, 0, stream)(x, width, g, b, y);
   return cudaGetLastError();
 }
 

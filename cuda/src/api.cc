@@ -1,7 +1,14 @@
 // The exported C ABI (include/jukebox_cuda.h): discovery, contexts and buffers, and the
-// stubs of later kernels. Host code only (CUDA runtime API); kernels live in *.cu files.
-// Nothing here throws across the ABI or aborts: every entry returns a status and records a
-// message for last_error().
+// kernel entries implemented so far. Host code only (CUDA runtime API); kernels live in *.cu
+// files. Nothing here throws across the ABI or aborts: every entry returns a status and
+// records a message for last_error().
+//
+// Ordering: a context has one non-blocking stream, on which its kernels run; buffer reads
+// and writes are queued on that same stream (cudaMemcpyAsync + cudaStreamSynchronize), so
+// they come after the kernels before them. (A plain cudaMemcpy runs on the legacy default
+// stream, which a non-blocking stream does not wait for: a read could see the buffer before
+// the kernel that writes it had run. The emulation build's lazy streams make that visible:
+// cuda/test/api_test.cc.)
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -11,6 +18,8 @@
 #include <set>
 #include <string>
 
+#include "../common/kv_layout.h"
+#include "../kernels/kernels.h"
 #include "internal.h"
 #include "jukebox_cuda.h"
 
@@ -24,10 +33,13 @@
 struct jb_cuda_context {
   int device = 0;
   std::string device_name;
+  int multiprocessors = 1;
   cudaStream_t stream = nullptr;
   std::mutex mutex;
   std::set<jb_cuda_buffer*> buffers;
   uint64_t bytes = 0;
+  float* work = nullptr;  // kernels' workspace (flash-decoding partials), grown on demand
+  size_t work_floats = 0;
 };
 
 struct jb_cuda_buffer {
@@ -96,15 +108,34 @@ namespace {
 
 const char* build_info() {
   static const std::string s = [] {
-    char buf[160];
+    char buf[200];
+#if defined(JB_CUDA_EMULATED)
+    std::snprintf(buf, sizeof buf, "cuda (emulated on the CPU): the CUDA %d.%d sources built with %s against cuda/emu, not a GPU",
+                  CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10,
+#if defined(__clang__)
+                  "clang " __clang_version__
+#elif defined(__GNUC__)
+                  "g++ " __VERSION__
+#else
+                  "a host C++ compiler"
+#endif
+    );
+#else
     std::snprintf(buf, sizeof buf, "CUDA %d.%d; architectures %s", CUDART_VERSION / 1000, (CUDART_VERSION % 1000) / 10,
                   JB_CUDA_ARCHS);
+#endif
     return std::string(buf);
   }();
   return s.c_str();
 }
 
-uint64_t capabilities() { return JB_CUDA_CAP_SELF_TEST | JB_CUDA_CAP_MEMORY; }
+uint64_t capabilities() {
+  uint64_t caps = JB_CUDA_CAP_SELF_TEST | JB_CUDA_CAP_MEMORY | JB_CUDA_CAP_ATTN_DECODE;
+#if defined(JB_CUDA_EMULATED)
+  caps |= JB_CUDA_CAP_EMULATED;
+#endif
+  return caps;
+}
 
 int versions(int* runtime_version, int* driver_version) {
   clear_error();
@@ -176,6 +207,7 @@ int context_create(int device, jb_cuda_context** out) {
   cudaError_t e = cudaGetDeviceProperties(&p, device);
   if (e == cudaSuccess) {
     ctx->device_name = p.name;
+    ctx->multiprocessors = p.multiProcessorCount > 0 ? p.multiProcessorCount : 1;
     e = cudaSetDevice(device);
   }
   if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking);
@@ -209,6 +241,7 @@ void context_destroy(jb_cuda_context* ctx) {
     delete b;
   }
   ctx->buffers.clear();
+  if (ctx->work) cudaFree(ctx->work);
   if (ctx->stream) cudaStreamDestroy(ctx->stream);
   delete ctx;
 }
@@ -252,7 +285,8 @@ int buffer_write(jb_cuda_buffer* buf, size_t offset, const void* src, size_t byt
   if (!buf || (!src && bytes) || offset > buf->bytes || bytes > buf->bytes - offset)
     return fail(JB_CUDA_ERR_INVALID_ARGUMENT, "buffer_write: out of bounds");
   cudaSetDevice(buf->ctx->device);
-  cudaError_t e = cudaMemcpy(static_cast<char*>(buf->ptr) + offset, src, bytes, cudaMemcpyHostToDevice);
+  cudaError_t e = cudaMemcpyAsync(static_cast<char*>(buf->ptr) + offset, src, bytes, cudaMemcpyHostToDevice, buf->ctx->stream);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(buf->ctx->stream);  // src may be reused once this returns
   return e == cudaSuccess ? JB_CUDA_OK : fail_cuda(e, "copying to " + buf->what);
 }
 
@@ -261,7 +295,8 @@ int buffer_read(const jb_cuda_buffer* buf, size_t offset, void* dst, size_t byte
   if (!buf || (!dst && bytes) || offset > buf->bytes || bytes > buf->bytes - offset)
     return fail(JB_CUDA_ERR_INVALID_ARGUMENT, "buffer_read: out of bounds");
   cudaSetDevice(buf->ctx->device);
-  cudaError_t e = cudaMemcpy(dst, static_cast<const char*>(buf->ptr) + offset, bytes, cudaMemcpyDeviceToHost);
+  cudaError_t e = cudaMemcpyAsync(dst, static_cast<const char*>(buf->ptr) + offset, bytes, cudaMemcpyDeviceToHost, buf->ctx->stream);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(buf->ctx->stream);
   return e == cudaSuccess ? JB_CUDA_OK : fail_cuda(e, "copying from " + buf->what);
 }
 
@@ -289,8 +324,67 @@ int synchronize(jb_cuda_context* ctx) {
   return e == cudaSuccess ? JB_CUDA_OK : fail_cuda(e, "synchronizing the stream");
 }
 
-int attention_decode(jb_cuda_context*, const jb_cuda_attn_decode_args*) {
-  return fail(JB_CUDA_ERR_NOT_IMPLEMENTED, "attention_decode is not implemented in this build (see cuda/README.md)");
+// `what` of a buffer the kernel reads or writes is big enough and belongs to ctx.
+bool buffer_fits(jb_cuda_context* ctx, const jb_cuda_buffer* b, size_t bytes, const char* what, std::string& why) {
+  if (!b) {
+    why = std::string(what) + " is null";
+    return false;
+  }
+  if (b->ctx != ctx) {
+    why = std::string(what) + " (" + b->what + ") belongs to another context";
+    return false;
+  }
+  if (b->bytes < bytes) {
+    why = std::string(what) + " (" + b->what + ") holds " + std::to_string(b->bytes) + " bytes; " + std::to_string(bytes) + " are needed";
+    return false;
+  }
+  return true;
+}
+
+int attention_decode(jb_cuda_context* ctx, const jb_cuda_attn_decode_args* a) {
+  clear_error();
+  if (!ctx || !a) return fail(JB_CUDA_ERR_INVALID_ARGUMENT, "attention_decode: null context or arguments");
+  gpu::AttnGeom g;
+  g.func = a->func;
+  g.len = a->len;
+  g.block_ctx = a->block_ctx;
+  g.prime_len = a->prime_len;
+  g.enc_len = a->enc_len;
+  if (!gpu::attn_func_supported(a->func) || a->samples < 1 || a->heads < 1 || a->head_dim < 1 || a->len < 1 || a->block_ctx < 1 ||
+      a->len % a->block_ctx != 0 || a->pos < 0 || a->pos >= a->len || a->prime_len < 0 || a->enc_len < 0 || (a->func == 6 && a->enc_len < 1))
+    return fail(JB_CUDA_ERR_INVALID_ARGUMENT, "attention_decode: invalid geometry (type " + std::to_string(a->func) + ", len " +
+                                                  std::to_string(a->len) + ", block_ctx " + std::to_string(a->block_ctx) + ", pos " +
+                                                  std::to_string(a->pos) + ")");
+  const size_t st = size_t(a->heads) * a->head_dim;
+  const size_t rows_bytes = size_t(a->samples) * st * sizeof(float);
+  const size_t cache_bytes = gpu::kv_elements(g, a->samples, a->heads, a->head_dim) * 2;
+  std::string why;
+  if (!buffer_fits(ctx, a->q, rows_bytes, "q", why) || !buffer_fits(ctx, a->out, rows_bytes, "out", why) ||
+      !buffer_fits(ctx, a->k_cache, cache_bytes, "k_cache", why) || !buffer_fits(ctx, a->v_cache, cache_bytes, "v_cache", why))
+    return fail(JB_CUDA_ERR_INVALID_ARGUMENT, "attention_decode: " + why);
+  cudaError_t e = cudaSetDevice(ctx->device);
+  if (e != cudaSuccess) return fail_cuda(e, "selecting CUDA device " + std::to_string(ctx->device));
+  const int blocks_wanted = 2 * ctx->multiprocessors;
+  const size_t need = cuda::attn_decode_workspace_floats(g, a->pos, a->samples, a->heads, a->head_dim, blocks_wanted);
+  if (need > ctx->work_floats) {
+    if (ctx->work) cudaFree(ctx->work);  // waits for the kernels that used it
+    ctx->work = nullptr;
+    ctx->work_floats = 0;
+    void* p = nullptr;
+    e = cudaMalloc(&p, need * sizeof(float));
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      return fail(JB_CUDA_ERR_OUT_OF_MEMORY, "out of GPU memory allocating " + mib(need * sizeof(float)) + " for the attention workspace on " +
+                                                 ctx->device_name);
+    }
+    if (e != cudaSuccess) return fail_cuda(e, "allocating the attention workspace");
+    ctx->work = static_cast<float*>(p);
+    ctx->work_floats = need;
+  }
+  e = cuda::attn_decode(g, a->pos, a->samples, a->heads, a->head_dim, static_cast<const float*>(a->q->ptr), int(st),
+                        static_cast<const __half*>(a->k_cache->ptr), static_cast<const __half*>(a->v_cache->ptr), static_cast<float*>(a->out->ptr),
+                        ctx->work, blocks_wanted, ctx->stream);
+  return e == cudaSuccess ? JB_CUDA_OK : fail_cuda(e, "attention_decode");
 }
 
 const jb_cuda_api kApi = {

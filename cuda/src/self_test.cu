@@ -12,6 +12,7 @@
 #include "../common/kv_layout.h"
 #include "../common/online_softmax.h"
 #include "internal.h"
+#include "../common/jb_launch.h"
 
 namespace jb {
 namespace cuda {
@@ -64,7 +65,7 @@ int run_self_test(int device) {
     g.len = kLen;
     g.block_ctx = 8;
     g.prime_len = 20;
-    self_test_kernel<<<1, kLen>>>(g, d_out);
+    JB_LAUNCH(self_test_kernel, 1, kLen, 0, 0)(g, d_out);
     e = cudaGetLastError();
     if (e == cudaSuccess) e = cudaDeviceSynchronize();
     std::vector<Result> got(kLen);

@@ -2,8 +2,20 @@
 // (cuda/kernels/ops_ref.h, themselves equal to the CPU engine's ops: kernels_ref_test.cc):
 // random inputs over shapes the models use and odd ones, each case's max error printed next
 // to its tolerance, and the GEMV checked to be deterministic (two runs, same bits). Built
-// with the library (build/cuda/jukebox-cuda-parity); test/cuda-parity.test.ts runs it where
-// a GPU is present. Exit 0 when every case is within tolerance.
+// with the library (build/cuda/jukebox-cuda-parity; test/cuda-parity.test.ts runs it where a
+// GPU is present) and by the emulation build (build/cuda-emu/jukebox-cuda-parity;
+// test/cuda-emu.test.ts runs it in CI, both thread orders). Exit 0 when every case is within
+// tolerance. Output: one line per case, "ok   <case> max err ..." or "FAIL <case> ...", then
+// "parity ok: N cases, 0 outside tolerance" (or "FAILED: ...").
+//
+// Options:
+//   --size full|small  full: the official models' shapes (5b: width 4800, state 1200, MLP
+//                      4800, 8 heads, n_ctx 8192 in 128 blocks; upsampler: 1920, 480, 1920, 1
+//                      head, 128 blocks); small: the same case types at shapes an emulated
+//                      run does in seconds. Default: full on a GPU, small under emulation.
+//   --only G[,G...]    run only these groups: gemv layer_norm gelu residual attn_decode
+//                      attn_prefill conv dequantize sampling layer graph
+//   --list             print the groups and exit
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -58,27 +70,54 @@ void report(const std::string& name, double err, double tol) {
   std::printf("%-4s %-52s max err %.3e (tolerance %.1e)\n", ok ? "ok" : "FAIL", name.c_str(), err, tol);
 }
 
-std::mt19937 rng(1234);
-std::normal_distribution<float> nd(0.0f, 1.0f);
+// Inputs: a fixed-seed xorshift generator and Box-Muller normals (the full shapes draw
+// hundreds of millions of weights; std::normal_distribution took most of an emulated run).
+struct Rng {
+  uint64_t s = 0x9e3779b97f4a7c15ull;
+  bool have = false;
+  float spare = 0.0f;
+  uint32_t operator()() {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return uint32_t(s >> 32);
+  }
+  float normal() {
+    if (have) {
+      have = false;
+      return spare;
+    }
+    const double u1 = (double((*this)()) + 1.0) / 4294967297.0, u2 = double((*this)()) / 4294967296.0;
+    const double r = std::sqrt(-2.0 * std::log(u1)), t = 6.283185307179586 * u2;
+    spare = float(r * std::sin(t));
+    have = true;
+    return float(r * std::cos(t));
+  }
+  // uniform in [-sqrt(3), sqrt(3)): unit variance, for weights (cheaper than normals)
+  float symmetric() { return (float((*this)() >> 8) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * 1.7320508f; }
+} rng;
 
 std::vector<float> randn(size_t n, float scale = 1.0f) {
   std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng) * scale;
+  for (auto& x : v) x = rng.normal() * scale;
   return v;
 }
 
 void gemv_case(int M, int K, int N, bool transposed, int blocks_wanted) {
   const std::vector<float> x = randn(size_t(M) * K), bias = randn(N);
   std::vector<uint16_t> w(size_t(K) * N);
-  for (auto& v : w) v = jb::gpu::float_to_half_rne(nd(rng) / std::sqrt(float(K)));
+  for (auto& v : w) v = jb::gpu::float_to_half_rne(rng.normal() / std::sqrt(float(K)));
   std::vector<float> want(size_t(M) * N);
   jb::gpu_ref::gemv_f16(x.data(), M, K, N, w.data(), transposed, bias.data(), want.data());
   // fp32 accumulation vs the reference's double: error bounded by K * eps * sum |x w|
-  std::vector<double> mag(size_t(M) * N, 0.0);
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n)
-      for (int k = 0; k < K; ++k)
-        mag[size_t(m) * N + n] += std::fabs(x[size_t(m) * K + k] * jb::gpu::half_to_float_bits(transposed ? w[size_t(n) * K + k] : w[size_t(k) * N + n]));
+  // (the same sum of |x w| through the reference, k outer: weights walked in memory order)
+  std::vector<float> ax(x);
+  std::vector<uint16_t> aw(w);
+  for (auto& v : ax) v = std::fabs(v);
+  for (auto& v : aw) v = uint16_t(v & 0x7fffu);
+  std::vector<float> magf(size_t(M) * N);
+  jb::gpu_ref::gemv_f16(ax.data(), M, K, N, aw.data(), transposed, nullptr, magf.data());
+  const std::vector<double> mag(magf.begin(), magf.end());
   Dev<float> dx(x), db(bias), dy(size_t(M) * N);
   Dev<uint16_t> dw(w);
   Dev<float> work(std::max<size_t>(1, jb::cuda::gemv_workspace_floats(M, K, N, blocks_wanted)));
@@ -197,13 +236,19 @@ void attn_case(int func, int len, int bc, int prime, int enc, int n, int heads, 
 
 std::vector<uint16_t> randh(size_t n, float scale) {
   std::vector<uint16_t> v(n);
-  for (auto& x : v) x = jb::gpu::float_to_half_rne(nd(rng) * scale);
+  for (auto& x : v) x = jb::gpu::float_to_half_rne(rng.symmetric() * scale);
   return v;
 }
 
 // A whole layer's decode steps over `steps` positions, GPU chain vs the reference chain,
-// h compared after every step (relative to its largest value).
-void layer_case(int func, int width, int state, int mlp, int heads, int len, int blocks, int prime, int enc, int n, int steps, int blocks_wanted) {
+// h compared after every step (relative to its largest value). The position is in device
+// memory (written before each step). With `graph`: the step (and advance_position) is
+// captured once on a non-blocking stream and the graph replayed for every position, next to
+// a second device chain of direct launches: the replay must equal the direct launches bit
+// for bit and the reference within tolerance (a graph that baked in its position, KV row or
+// split count would redo the captured position).
+void layer_case(int func, int width, int state, int mlp, int heads, int len, int blocks, int prime, int enc, int n, int steps, int blocks_wanted,
+                bool graph = false) {
   jb::cuda::DevDims d;
   d.width = width;
   d.state = state;
@@ -234,7 +279,7 @@ void layer_case(int func, int width, int state, int mlp, int heads, int len, int
     jb::gpu_ref::kv_fill_encoder(enc, n, heads, dh, k.data(), v.data(), state, kc.data(), vc.data());
   }
   Dev<float> d_ln0w(ln0w), d_ln0b(ln0b), d_ln1w(ln1w), d_ln1b(ln1b), d_ba(ba), d_bp(bp), d_bf(bf), d_bm(bm);
-  Dev<uint16_t> d_wa(wa), d_wp(wp), d_wf(wf), d_wm(wm), d_kc(kc), d_vc(vc);
+  Dev<uint16_t> d_wa(wa), d_wp(wp), d_wf(wf), d_wm(wm), d_kc(kc), d_vc(vc), d_kc2(kc), d_vc2(vc);
   auto hp = [](const Dev<uint16_t>& x) { return reinterpret_cast<__half*>(x.p); };
   jb::cuda::DevLayer l;
   l.attn_func = func;
@@ -248,21 +293,64 @@ void layer_case(int func, int width, int state, int mlp, int heads, int len, int
   l.mlp_proj = {hp(d_wm), d_bm.p};
   l.kc = hp(d_kc);
   l.vc = hp(d_vc);
+  jb::cuda::DevLayer l2 = l;  // the direct-launch chain next to a graph: its own caches
+  l2.kc = hp(d_kc2);
+  l2.vc = hp(d_vc2);
   jb::gpu_ref::HostLayer r{func, ln0w.data(), ln0b.data(), ln1w.data(), ln1b.data(), wa.data(), ba.data(), wp.data(), bp.data(), wf.data(), bf.data(), wm.data(), bm.data(), kc.data(), vc.data()};
-  Dev<float> scratch(jb::cuda::decode_scratch_floats(d, n, blocks_wanted)), dh_(size_t(n) * width);
-  double worst = 0;
+  const size_t scratch_floats = jb::cuda::decode_scratch_floats(d, n, blocks_wanted);
+  Dev<float> scratch(scratch_floats), scratch2(scratch_floats), dh_(size_t(n) * width), dh2(size_t(n) * width);
+  Dev<int32_t> dpos(1), dpos2(1);
+  cudaStream_t s = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  if (graph) {
+    CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    const int32_t zero = 0;
+    CUDA_OK(cudaMemcpyAsync(dpos.p, &zero, 4, cudaMemcpyHostToDevice, s));
+    cudaGraph_t gr;
+    CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    CUDA_OK(jb::cuda::decode_layer_step(l, d, dpos.p, n, dh_.p, scratch.p, blocks_wanted, s));
+    CUDA_OK(jb::cuda::advance_position(dpos.p, s));
+    CUDA_OK(cudaStreamEndCapture(s, &gr));
+    CUDA_OK(cudaGraphInstantiate(&exec, gr, 0));
+    CUDA_OK(cudaGraphDestroy(gr));
+  }
+  double worst = 0, differ = 0;
   for (int pos = 0; pos < steps; ++pos) {
     std::vector<float> h = randn(size_t(n) * width);
-    CUDA_OK(cudaMemcpy(dh_.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
-    CUDA_OK(jb::cuda::decode_layer_step(l, d, pos, n, dh_.p, scratch.p, blocks_wanted, 0));
+    std::vector<float> got(h.size()), direct(h.size());
+    const int32_t p32 = pos;
+    if (graph) {
+      CUDA_OK(cudaMemcpyAsync(dh_.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice, s));
+      CUDA_OK(cudaGraphLaunch(exec, s));
+      CUDA_OK(cudaMemcpyAsync(got.data(), dh_.p, got.size() * 4, cudaMemcpyDeviceToHost, s));
+    }
+    // direct launches on the legacy stream (a second chain when a graph runs)
+    jb::cuda::DevLayer& ld_ = graph ? l2 : l;
+    Dev<float>& hd = graph ? dh2 : dh_;
+    Dev<int32_t>& pd = graph ? dpos2 : dpos;
+    CUDA_OK(cudaMemcpy(hd.p, h.data(), h.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(pd.p, &p32, 4, cudaMemcpyHostToDevice));
+    CUDA_OK(jb::cuda::decode_layer_step(ld_, d, pd.p, n, hd.p, graph ? scratch2.p : scratch.p, blocks_wanted, 0));
     jb::gpu_ref::decode_layer_step(r, width, state, mlp, heads, g, 1.0f, pos, n, h.data());
     CUDA_OK(cudaDeviceSynchronize());
-    const std::vector<float> got = dh_.get();
+    direct = hd.get();
+    if (!graph) got = direct;
+    else differ += std::memcmp(got.data(), direct.data(), got.size() * 4) != 0;
     double top = 1e-6;
     for (float v : h) top = std::max(top, double(std::fabs(v)));
     for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - h[i]) / top);
   }
-  char name[160];
+  char name[200];
+  if (graph) {
+    CUDA_OK(cudaGraphExecDestroy(exec));
+    CUDA_OK(cudaStreamDestroy(s));
+    std::snprintf(name, sizeof name, "decode layer graph type %d w=%d s=%d m=%d heads=%d n=%d (one capture, %d replays)", func, width, state, mlp, heads, n,
+                  steps);
+    report(name, worst, 2e-4);
+    std::snprintf(name, sizeof name, "decode layer graph type %d replays equal direct launches (bit-exact)", func);
+    report(name, differ, 0.0);
+    return;
+  }
   std::snprintf(name, sizeof name, "decode layer type %d w=%d s=%d m=%d heads=%d n=%d (%d steps)", func, width, state, mlp, heads, n, steps);
   report(name, worst, 2e-4);  // fp32 chains vs double/fp32 references: relative to max |h|
 }
@@ -270,14 +358,14 @@ void layer_case(int func, int width, int state, int mlp, int heads, int len, int
 // Tokens drawn on the device vs the engine's filtered_probs + draw_token at the same Philox
 // uniform, over many positions: the share of tokens that differ (expected 0: a difference
 // needs a uniform within rounding of a CDF boundary).
-void sampling_case(int n, int bins, jb::cuda::Sampling p, float logit_scale) {
+void sampling_case(int n, int bins, jb::cuda::Sampling p, float logit_scale, int positions) {
   const uint64_t seed = 977;
   const uint32_t stream_id = 2, offset = 5;
   Dev<float> dl(size_t(n) * bins);
   Dev<int32_t> dt(n);
   int differ = 0, total = 0;
   std::vector<double> probs;
-  for (uint32_t pos = 0; pos < 200; ++pos) {
+  for (uint32_t pos = 0; pos < uint32_t(positions); ++pos) {
     const std::vector<float> logits = randn(size_t(n) * bins, logit_scale);
     CUDA_OK(cudaMemcpy(dl.p, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
     CUDA_OK(jb::cuda::sample_tokens(dl.p, n, bins, p, seed, stream_id, offset, pos, dt.p, 0));
@@ -296,6 +384,53 @@ void sampling_case(int n, int bins, jb::cuda::Sampling p, float logit_scale) {
   }
   char name[160];
   std::snprintf(name, sizeof name, "sampling bins=%d T=%.2f top_k=%d top_p=%.2f (%d draws, share differing)", bins, p.temperature, p.top_k, p.top_p, total);
+  report(name, double(differ) / total, 0.0);
+}
+
+// Sampling captured once in a graph (position from device memory, advanced by the graph)
+// and replayed over many positions: the engine's tokens at every position.
+void sampling_graph_case(int n, int bins, jb::cuda::Sampling p, int positions) {
+  const uint64_t seed = 4242;
+  const uint32_t stream_id = 1, offset = 0;
+  Dev<float> dl(size_t(n) * bins);
+  Dev<int32_t> dt(n), dpos(1);
+  cudaStream_t s;
+  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  const int32_t zero = 0;
+  CUDA_OK(cudaMemcpyAsync(dpos.p, &zero, 4, cudaMemcpyHostToDevice, s));
+  cudaGraph_t gr;
+  cudaGraphExec_t exec;
+  CUDA_OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  CUDA_OK(jb::cuda::sample_tokens(dl.p, n, bins, p, seed, stream_id, offset, 0, dt.p, s, dpos.p));
+  CUDA_OK(jb::cuda::advance_position(dpos.p, s));
+  CUDA_OK(cudaStreamEndCapture(s, &gr));
+  CUDA_OK(cudaGraphInstantiate(&exec, gr, 0));
+  int differ = 0, total = 0;
+  std::vector<double> probs;
+  std::vector<int32_t> got(n);
+  for (int pos = 0; pos < positions; ++pos) {
+    const std::vector<float> logits = randn(size_t(n) * bins, 3.0f);
+    CUDA_OK(cudaMemcpyAsync(dl.p, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice, s));
+    CUDA_OK(cudaGraphLaunch(exec, s));
+    CUDA_OK(cudaMemcpyAsync(got.data(), dt.p, n * 4, cudaMemcpyDeviceToHost, s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    for (int b = 0; b < n; ++b) {
+      jb::SamplingParams sp;
+      sp.temperature = p.temperature;
+      sp.top_k = p.top_k;
+      sp.top_p = p.top_p;
+      jb::filtered_probs(logits.data() + size_t(b) * bins, bins, sp, probs);
+      const double u = jb::Philox4x32::uniform(seed, stream_id, offset + uint32_t(b), uint32_t(pos), 0x6a6b7878u);
+      differ += got[b] != jb::draw_token(probs, u);
+      ++total;
+    }
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(gr));
+  CUDA_OK(cudaStreamDestroy(s));
+  char name[160];
+  std::snprintf(name, sizeof name, "sampling graph bins=%d T=%.2f top_k=%d top_p=%.2f (one capture, %d replays, share differing)", bins, p.temperature, p.top_k,
+                p.top_p, positions);
   report(name, double(differ) / total, 0.0);
 }
 
@@ -413,77 +548,171 @@ void dequantize_case(int n, int t, int bins, int width) {
   report(name, bad, 0.0);
 }
 
+
+struct Options {
+  bool small = false;
+  std::vector<std::string> only;
+  bool on(const char* group) const { return only.empty() || std::find(only.begin(), only.end(), group) != only.end(); }
+};
+
+const char* const kGroups[] = {"gemv", "layer_norm", "gelu", "residual", "attn_decode", "attn_prefill", "conv", "dequantize", "sampling", "layer", "graph"};
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // one line per case, as it finishes
+  Options o;
+#if defined(JB_CUDA_EMULATED)
+  o.small = true;
+#endif
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      const std::string n = std::string("--") + name;
+      if (a == n && i + 1 < argc) return argv[++i];
+      if (a.compare(0, n.size() + 1, n + "=") == 0) return a.substr(n.size() + 1);
+      return "";
+    };
+    if (a == "--list") {
+      for (const char* g : kGroups) std::printf("%s\n", g);
+      return 0;
+    }
+    if (a.compare(0, 6, "--size") == 0) {
+      const std::string v = value("size");
+      if (v != "small" && v != "full") {
+        std::fprintf(stderr, "--size small|full\n");
+        return 2;
+      }
+      o.small = v == "small";
+    } else if (a.compare(0, 6, "--only") == 0) {
+      std::string v = value("only");
+      for (size_t p = 0; p <= v.size();) {
+        const size_t c = std::min(v.find(',', p), v.size());
+        if (c > p) o.only.push_back(v.substr(p, c - p));
+        p = c + 1;
+      }
+      for (const std::string& g : o.only)
+        if (std::find_if(std::begin(kGroups), std::end(kGroups), [&](const char* k) { return g == k; }) == std::end(kGroups)) {
+          std::fprintf(stderr, "unknown group %s (--list)\n", g.c_str());
+          return 2;
+        }
+    } else {
+      std::fprintf(stderr, "usage: %s [--size full|small] [--only group,...] [--list]\n", argv[0]);
+      return 2;
+    }
+  }
   int dev = 0, sms = 0;
   CUDA_OK(cudaGetDevice(&dev));
   CUDA_OK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
   cudaDeviceProp prop;
   CUDA_OK(cudaGetDeviceProperties(&prop, dev));
-  std::printf("device %d: %s (sm_%d%d, %d SMs)\n", dev, prop.name, prop.major, prop.minor, sms);
+  std::printf("device %d: %s (sm_%d%d, %d SMs); %s shapes\n", dev, prop.name, prop.major, prop.minor, sms, o.small ? "small" : "full");
   const int want = 2 * sms;
-  // shapes: batch 1/4/16 of the 5b top prior (4800), the upsamplers (1920) and odd sizes
-  for (int M : {1, 4, 16})
-    for (auto [K, N] : std::vector<std::pair<int, int>>{{4800, 4800}, {4800, 14400}, {19200, 4800}, {1920, 5760}, {4800, 2048}})
-      gemv_case(M, K, N, false, want);
-  struct Shape {
-    int m, k, n;
-  };
-  for (const Shape s : {Shape{1, 1, 1}, Shape{3, 7, 5}, Shape{2, 129, 257}, Shape{5, 1023, 33}, Shape{16, 64, 1}, Shape{1, 3000, 999}})
-    for (bool t : {false, true}) gemv_case(s.m, s.k, s.n, t, want);
-  gemv_case(1, 4800, 2048, true, want);  // tied logits (x_out = x_emb^T)
-  gemv_case(4, 1920, 2048, true, want);
-  for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, 4800}, {16, 1920}, {3, 7}, {1, 1}, {2, 1025}}) {
-    layer_norm_case(rows, width, false);
-    layer_norm_case(rows, width, true);
+  const bool S = o.small;
+  // GEMV shapes: each official product (m_mlp = 1: c_fc and mlp c_proj are width x width):
+  // 5b  c_attn 4800x3600, attn c_proj 1200x4800, c_fc / c_proj 4800x4800;
+  // upsampler 1920x1440, 480x1920, 1920x1920; 1b_lyrics 2048x1536, 512x2048, 2048x2048;
+  // the logits (x_out, stored (vocab, width): the transposed layout) over 2048 / 2127 tokens.
+  if (o.on("gemv")) {
+    const std::vector<std::pair<int, int>> model = S ? std::vector<std::pair<int, int>>{{480, 360}, {120, 480}, {480, 480}, {192, 144}}
+                                                     : std::vector<std::pair<int, int>>{{4800, 3600}, {1200, 4800}, {4800, 4800}, {1920, 1440},
+                                                                                        {480, 1920}, {1920, 1920}, {2048, 1536}, {512, 2048}};
+    for (int M : {1, 4, 16})
+      for (auto [K, N] : model) gemv_case(M, K, N, false, want);
+    struct Shape {
+      int m, k, n;
+    };
+    for (const Shape s : {Shape{1, 1, 1}, Shape{3, 7, 5}, Shape{2, 129, 257}, Shape{5, 1023, 33}, Shape{16, 64, 1}, Shape{1, 3000, 999}})
+      for (bool t : {false, true}) gemv_case(s.m, s.k, s.n, t, want);
+    gemv_case(1, S ? 480 : 4800, 2048, true, want);  // logits over the 2048 codes
+    gemv_case(4, S ? 192 : 1920, 2048, true, want);
+    gemv_case(2, S ? 256 : 2048, 2127, true, want);  // 1b_lyrics: 79 lyric tokens + 2048 codes
   }
-  for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, 19200}, {16, 7680}, {3, 5}}) {
-    gelu_case(rows, width, true);
-    gelu_case(rows, width, false);
+  if (o.on("layer_norm"))
+    for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, S ? 480 : 4800}, {16, S ? 192 : 1920}, {3, 7}, {1, 1}, {2, 1025}}) {
+      layer_norm_case(rows, width, false);
+      layer_norm_case(rows, width, true);
+    }
+  if (o.on("gelu"))
+    for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, S ? 480 : 4800}, {16, S ? 192 : 1920}, {3, 5}}) {
+      gelu_case(rows, width, true);
+      gelu_case(rows, width, false);
+    }
+  if (o.on("residual")) {
+    residual_case(4800, 1.0f);
+    residual_case(1921, 0.5f);
   }
-  residual_case(4800, 1.0f);
-  residual_case(1921, 0.5f);
-  // attention: the 5b top prior (n_ctx 8192, 128 blocks of 64; state 1200 = 8 heads x 150),
-  // the upsamplers (8192 / 16 blocks = 512; state 480, 1 head), 1b_lyrics-like heads of 128,
-  // odd shapes, and batch 1 and 4 (flash-decoding splits differ with the batch)
-  for (int func : {0, 1, 2, 3, 7}) {
-    attn_case(func, 8192, 64, 1088, 0, 1, 8, 150, want);
-    attn_case(func, 8192, 512, 1088, 0, 4, 1, 480, want);
-    attn_case(func, 300, 20, 45, 0, 3, 3, 7, want);
+  // decode attention: the 5b top prior (n_ctx 8192, 128 blocks of 64; state 1200 = 8 heads x
+  // 150), the upsamplers (n_ctx 8192, 128 blocks of 64; state 480, 1 head), odd shapes, and
+  // batch 1 and 4 (flash-decoding splits differ with the batch). Small: the same heads over
+  // a window of 1024 (16 blocks of 64).
+  if (o.on("attn_decode")) {
+    const int len = S ? 1024 : 8192;
+    for (int func : {0, 1, 2, 3, 7}) {
+      attn_case(func, len, 64, S ? 136 : 1088, 0, 1, 8, 150, want);
+      attn_case(func, len, 64, S ? 136 : 1088, 0, 4, 1, 480, want);
+      attn_case(func, 300, 20, 45, 0, 3, 3, 7, want);
+    }
+    attn_case(6, 64, 8, 0, 512, 1, 8, 150, want);
+    attn_case(6, 32, 8, 0, 384, 4, 4, 128, want);
+    attn_case(6, 16, 4, 0, 7, 2, 3, 33, want);
   }
-  attn_case(6, 64, 8, 0, 512, 1, 8, 150, want);
-  attn_case(6, 32, 8, 0, 384, 4, 4, 128, want);
-  attn_case(6, 16, 4, 0, 7, 2, 3, 33, want);
   // prefill: every type over a whole window, a chunk of one, and 5b-/upsampler-like heads
-  for (int func : {0, 1, 2, 3, 6, 7}) {
-    prefill_case(func, 256, 16, 40, 48, 2, 3, 33, 0, 256);
-    prefill_case(func, 256, 16, 40, 48, 1, 2, 64, 70, 201);
+  if (o.on("attn_prefill")) {
+    for (int func : {0, 1, 2, 3, 6, 7}) {
+      prefill_case(func, 256, 16, 40, 48, 2, 3, 33, 0, 256);
+      prefill_case(func, 256, 16, 40, 48, 1, 2, 64, 70, 201);
+    }
+    prefill_case(2, S ? 512 : 2048, 64, 0, 0, 1, 8, 150, 0, S ? 512 : 2048);
+    prefill_case(1, S ? 256 : 1024, 64, 0, 0, 1, 1, 480, 0, S ? 256 : 1024);
   }
-  prefill_case(2, 2048, 64, 0, 0, 1, 8, 150, 0, 2048);
-  prefill_case(1, 1024, 512, 0, 0, 1, 1, 480, 0, 1024);
   // VQ-VAE decoder convolutions: the dilated residual convs (k 3, dilation 1..27), the 1x1
-  // convs, the upsampling transposed convs (k 4, stride 2, pad 1), odd lengths; and the lookup
-  for (int d : {1, 3, 9, 27}) conv_case({32, 32, 3, 1, d, d, false}, 2, 333, true, false);
-  conv_case({32, 32, 1, 1, 0, 1, false}, 2, 333, true, true);
-  conv_case({64, 64, 3, 1, 1, 1, false}, 1, 1000, false, false);
-  conv_case({64, 64, 4, 2, 1, 1, true}, 2, 257, false, false);
-  conv_case({32, 1, 3, 1, 1, 1, false}, 2, 2048, false, false);
-  conv_case({7, 5, 5, 3, 2, 2, true}, 3, 19, true, true);
-  dequantize_case(2, 1000, 2048, 64);
-  dequantize_case(1, 37, 512, 8);
-  // sampling: the model's 2048 bins, the default model's 512, an odd size; every filter
-  for (int bins : {2048, 512, 37}) {
-    sampling_case(16, bins, jb::cuda::Sampling{1.0f, 0, 0.0f}, 3.0f);
-    sampling_case(4, bins, jb::cuda::Sampling{0.99f, 0, 0.0f}, 3.0f);
-    sampling_case(4, bins, jb::cuda::Sampling{0.7f, 40, 0.0f}, 3.0f);
-    sampling_case(4, bins, jb::cuda::Sampling{0.9f, 0, 0.9f}, 3.0f);
-    sampling_case(2, bins, jb::cuda::Sampling{1.0f, 1, 0.0f}, 3.0f);
+  // convs, the upsampling transposed convs (k 4, stride 2, pad 1), odd lengths
+  if (o.on("conv")) {
+    for (int d : {1, 3, 9, 27}) conv_case({32, 32, 3, 1, d, d, false}, 2, 333, true, false);
+    conv_case({32, 32, 1, 1, 0, 1, false}, 2, 333, true, true);
+    conv_case({64, 64, 3, 1, 1, 1, false}, 1, S ? 300 : 1000, false, false);
+    conv_case({64, 64, 4, 2, 1, 1, true}, 2, 257, false, false);
+    conv_case({32, 1, 3, 1, 1, 1, false}, 2, 2048, false, false);
+    conv_case({7, 5, 5, 3, 2, 2, true}, 3, 19, true, true);
   }
-  sampling_case(4, 2048, jb::cuda::Sampling{1.0f, 0, 0.5f}, 0.01f);  // near-uniform logits: long nucleus
-  // whole layers: small ones over a full window, a 5b-shaped one over its first 70 positions
-  for (int func : {0, 1, 2, 3, 6, 7}) layer_case(func, 96, 48, 384, 3, 64, 8, 20, 10, 2, 64, want);
-  for (int func : {1, 2, 3}) layer_case(func, 4800, 1200, 19200, 8, 8192, 128, 0, 0, 1, 70, want);
+  if (o.on("dequantize")) {
+    dequantize_case(2, S ? 300 : 1000, 2048, 64);
+    dequantize_case(1, 37, 512, 8);
+  }
+  // sampling: the top level's 2048 codes, 1b_lyrics' 2127 tokens, the default model's 512,
+  // an odd size; plain temperature (the default), top-k, top-p
+  if (o.on("sampling")) {
+    const int positions = S ? 40 : 200;
+    for (int bins : {2048, 2127, 512, 37}) {
+      sampling_case(S ? 4 : 16, bins, jb::cuda::Sampling{1.0f, 0, 0.0f}, 3.0f, positions);
+      sampling_case(4, bins, jb::cuda::Sampling{0.99f, 0, 0.0f}, 3.0f, positions);
+      sampling_case(S ? 2 : 4, bins, jb::cuda::Sampling{0.7f, 40, 0.0f}, 3.0f, positions);
+      sampling_case(S ? 2 : 4, bins, jb::cuda::Sampling{0.9f, 0, 0.9f}, 3.0f, positions);
+      sampling_case(2, bins, jb::cuda::Sampling{1.0f, 1, 0.0f}, 3.0f, S ? 10 : positions);
+    }
+    sampling_case(S ? 2 : 4, 2048, jb::cuda::Sampling{1.0f, 0, 0.5f}, 0.01f, positions);  // near-uniform logits: long nucleus
+  }
+  // whole layers: small ones over a full window, then the 5b and upsampler layers (m_mlp 1)
+  // over their first positions
+  if (o.on("layer")) {
+    for (int func : {0, 1, 2, 3, 6, 7}) layer_case(func, 96, 48, 96, 3, 64, 8, 20, 10, 2, 64, want);
+    if (!S) {
+      for (int func : {1, 2, 3}) layer_case(func, 4800, 1200, 4800, 8, 8192, 128, 0, 0, 1, 70, want);
+      for (int func : {1, 2, 3}) layer_case(func, 1920, 480, 1920, 1, 8192, 128, 0, 0, 4, 70, want);
+    } else {  // the full widths once each (every type is covered by the small layers above)
+      layer_case(2, 4800, 1200, 4800, 8, 8192, 128, 0, 0, 1, 2, want);
+      layer_case(1, 1920, 480, 1920, 1, 8192, 128, 0, 0, 4, 3, want);
+    }
+  }
+  // graphs: one capture of a step replayed over the positions of a window (every type; a
+  // long-run type past the first block so flash-decoding splits change with the position)
+  if (o.on("graph")) {
+    for (int func : {0, 1, 2, 3, 6, 7}) layer_case(func, 96, 48, 96, 3, 64, 8, 20, 10, 2, S ? 24 : 64, want, true);
+    layer_case(0, 64, 32, 64, 1, 512, 8, 0, 0, 1, S ? 200 : 512, want, true);
+    sampling_graph_case(2, 2127, jb::cuda::Sampling{1.0f, 0, 0.0f}, S ? 12 : 50);
+    sampling_graph_case(2, 2048, jb::cuda::Sampling{0.9f, 0, 0.9f}, S ? 6 : 50);
+  }
   std::printf("%s: %d cases, %d outside tolerance\n", g_failed ? "FAILED" : "parity ok", g_cases, g_failed);
   return g_failed ? 1 : 0;
 }
