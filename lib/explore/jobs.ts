@@ -63,6 +63,8 @@ interface Job {
   controller: AbortController;
   listeners: Set<Listener>;
   lastSent: number;
+  /** Whether a running update with progress (0 < fraction < 1) has gone out yet. */
+  progressSent?: boolean;
   /** Queue mode: the job on the queue, and the folder it writes (removed if it fails or is cancelled). */
   queueId?: string;
   outDir?: string;
@@ -259,8 +261,11 @@ export class JobManager {
   private update(job: Job, change: Partial<JobInfo>, force = false): void {
     Object.assign(job.info, change);
     const now = Date.now();
-    // Progress arrives per token; the page needs a few updates a second, not thousands.
-    if (!force && now - job.lastSent < 100) return;
+    // Progress arrives per token; the page needs a few updates a second, not thousands. The
+    // first real progress always goes out, so even a job done within the 100 ms shows some.
+    const firstProgress = !job.progressSent && job.info.state === 'running' && job.info.fraction > 0 && job.info.fraction < 1;
+    if (!force && !firstProgress && now - job.lastSent < 100) return;
+    if (firstProgress) job.progressSent = true;
     job.lastSent = now;
     for (const fn of job.listeners) fn(job.info);
   }
