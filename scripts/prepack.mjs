@@ -10,7 +10,7 @@
  * Note: prebuildify runs node-gyp in build/, which replaces the local build there.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -52,6 +52,13 @@ execFileSync(bin('prebuildify'), ['--napi', '--strip', '--tag-libc', '--target',
 const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
 const addon = readdirSync(dir).find((f) => f.endsWith('.node'));
 if (!addon) throw new Error(`prebuildify wrote no .node file into ${dir}`);
+// prebuildify moves its build out of build/Release; put the same addon back, so a checkout
+// that packed (CI) keeps its local build for what runs next (the Python tests look there).
+const local = join(root, 'build', 'Release', 'jukebox.node');
+if (!existsSync(local)) {
+  mkdirSync(dirname(local), { recursive: true });
+  copyFileSync(join(dir, addon), local);
+}
 
 // The newest glibc and libstdc++ symbol versions the prebuild needs (objdump from binutils).
 const dump = spawnSync('objdump', ['-T', join(dir, addon)], { encoding: 'utf8' });

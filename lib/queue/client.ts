@@ -291,9 +291,13 @@ export class GenerationQueue {
   async status(ids: string[]): Promise<QueueJobStatus[]> {
     return Promise.all(
       ids.map(async (id) => {
+        // The state first, then the job: read the other way round, a job that failed (or
+        // finished) in between comes back with state 'failed' but no failedReason (or no
+        // return value) in the earlier snapshot. BullMQ sets both in one script.
+        const state = await this.queue.getJobState(id);
         const job = await this.queue.getJob(id);
         if (!job) return missing(id);
-        return statusOf(job as Job, await job.getState());
+        return statusOf(job as Job, state);
       }),
     );
   }
@@ -303,7 +307,14 @@ export class GenerationQueue {
     const open = await this.queue.getJobs(['active', 'waiting', 'prioritized', 'delayed', 'paused'], 0, limit - 1, true);
     const done = await this.queue.getJobs(['completed', 'failed'], 0, limit - 1, false);
     const all = [...open, ...done].filter((j): j is Job => !!j && j.name === JOB_NAME);
-    return Promise.all(all.map(async (j) => statusOf(j, await j.getState())));
+    return Promise.all(
+      all.map(async (j) => {
+        const state = await j.getState();
+        // finished since the listing was read: its reason or result is in a fresh copy only
+        const fresh = (state === 'failed' || state === 'completed') && !j.finishedOn ? ((await this.queue.getJob(j.id!)) ?? j) : j;
+        return statusOf(fresh as Job, state);
+      }),
+    );
   }
 
   /** Jobs per state, and the workers connected (null where the server does not allow CLIENT LIST). */
