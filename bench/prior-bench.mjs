@@ -85,19 +85,22 @@ async function bench(name, hp) {
   await prior.sample({ n: 1, tokens: new Int32Array(L), prefix, end: prefix, yCond: new Float32Array(w), xCond: new Float32Array(L * w), seed: 1 });
   const prefillTokS = prefix / (((performance.now() - t0) / 1000) * (depth / LAYERS));
   prior.dispose();
-  return { out, prefillTokS, depth };
+  return { out, prefillTokS, depth, paramsFullDepth: (weightBytes / 2) * (depth / LAYERS) };
 }
 
 try {
   const bw = copyBandwidthGBs();
+  const peak = addon.kernels.fmaPeak(0.3);
   console.log(`Prior CPU decode, ${addon.kernels.info().threads} threads (${addon.kernels.info().isa}), random fp16 weights (mmap'd safetensors), ${LAYERS} layers timed, projected to the full depth`);
-  console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s`);
+  console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s; peak: ${peak.gflopsAllThreads.toFixed(1)} GFLOP/s (${peak.isa}, ${peak.threads} threads)`);
   for (const [name, hp] of [['upsampler (w 1920, attn_order 2)', 'upsampler_level_0'], ['1b_lyrics top (w 2048, attn_order 12)', 'prior_1b_lyrics']]) {
     const r = await bench(name, hp);
     for (const o of r.out) {
       console.log(`  ${name}, batch ${o.n}: ${o.tokS.toFixed(2)} tokens/s over ${r.depth} layers; ${o.gbs.toFixed(1)} GB/s of weights per step = ${((100 * o.gbs) / bw).toFixed(0)}% of copy bandwidth`);
     }
-    console.log(`  ${name}: prefill ${r.prefillTokS.toFixed(0)} tokens/s (half a window in one block-sparse pass)`);
+    // prefill: 2 FLOPs per weight per token in the projections (attention not counted)
+    const gf = (r.prefillTokS * 2 * r.paramsFullDepth) / 1e9;
+    console.log(`  ${name}: prefill ${r.prefillTokS.toFixed(0)} tokens/s (half a window in one block-sparse pass), ${gf.toFixed(1)} GFLOP/s in the weight products = ${((100 * gf) / peak.gflopsAllThreads).toFixed(0)}% of peak`);
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

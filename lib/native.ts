@@ -132,10 +132,13 @@ export interface NativeKernels {
     v: Float32Array,
     impl: 'ref' | 'fast',
   ): Float32Array;
-  setIsa(isa: 'generic' | 'avx2-fma'): string;
+  setIsa(isa: NativeIsa): string;
   info(): { isa: string; detectedIsa: string; threads: number };
   fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };
 }
+
+/** The CPU kernels' instruction sets, widest first (`JUKEBOX_CPU` takes the same names; `avx2` too). */
+export type NativeIsa = 'avx512' | 'avx2-fma' | 'generic';
 
 export interface NativeCudaDevice {
   index: number;

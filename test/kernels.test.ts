@@ -1,17 +1,24 @@
 /**
- * Kernel parity: every optimised CPU kernel (AVX2/FMA and the portable fallback) against
- * its plain scalar reference, on random shapes including odd sizes.
+ * Kernel parity: every optimised CPU kernel (AVX-512, AVX2/FMA and the portable fallback)
+ * against its plain scalar reference, on random shapes including odd sizes. Every test runs
+ * for every instruction set this machine has.
  */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { native, type NativeConvParams } from '../lib/native.js';
+import { native, packageRoot, type NativeConvParams, type NativeIsa } from '../lib/native.js';
 import { maxAbs, maxAbsDiff, randInt, randn, rng } from './helpers/random.js';
 
 const k = native().kernels;
-const detected = k.info().detectedIsa;
-const isas = detected === 'avx2-fma' ? (['avx2-fma', 'generic'] as const) : (['generic'] as const);
+const detected = k.info().detectedIsa as NativeIsa;
+// Widest first: each level includes the ones after it, so this machine runs the detected
+// one and every one after it.
+const ALL_ISAS: readonly NativeIsa[] = ['avx512', 'avx2-fma', 'generic'];
+const isas = ALL_ISAS.slice(ALL_ISAS.indexOf(detected));
 
 afterAll(() => {
-  k.setIsa(detected as 'generic' | 'avx2-fma');
+  k.setIsa(detected);
 });
 
 // fp32 with different summation orders: relative error grows like sqrt(K) * eps.
@@ -172,6 +179,112 @@ describe('machine peak', () => {
     expect(p.gflopsOneThread).toBeGreaterThan(0.1);
     expect(p.gflopsAllThreads).toBeGreaterThan(0.1);
   });
+
+  it.each(isas)('names the FMA instructions of the peak it measures (%s)', (isa) => {
+    k.setIsa(isa);
+    const p = k.fmaPeak(0.02);
+    expect(p.isa).toBe({ avx512: 'avx512f', 'avx2-fma': 'avx2-fma', generic: 'generic' }[isa]);
+    expect(p.gflopsOneThread).toBeGreaterThan(0.1);
+    k.setIsa(detected);
+  });
+});
+
+describe('instruction-set selection', () => {
+  it('setIsa clamps to what the CPU has and reports what it selected', () => {
+    for (const isa of ALL_ISAS) {
+      const got = k.setIsa(isa) as NativeIsa;
+      expect(isas).toContain(got);
+      // never wider than asked, never wider than detected
+      expect(ALL_ISAS.indexOf(got)).toBeGreaterThanOrEqual(Math.max(ALL_ISAS.indexOf(isa), ALL_ISAS.indexOf(detected)));
+      expect(k.info().isa).toBe(got);
+    }
+    k.setIsa(detected);
+    expect(k.info().isa).toBe(detected);
+  });
+
+  it('JUKEBOX_CPU=avx512|avx2|generic forces the kernels at start-up (clamped to the CPU)', () => {
+    const script = `import(${JSON.stringify(pathToFileURL(join(packageRoot, 'dist', 'native.js')).href)}).then((m) => console.log(m.native().kernels.info().isa))`;
+    const expected: Record<string, NativeIsa> = {
+      avx512: isas[0] === 'avx512' ? 'avx512' : detected,
+      avx2: detected === 'generic' ? 'generic' : 'avx2-fma',
+      'avx2-fma': detected === 'generic' ? 'generic' : 'avx2-fma',
+      generic: 'generic',
+      bogus: detected,
+    };
+    for (const [env, want] of Object.entries(expected)) {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, JUKEBOX_CPU: env } });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim(), `JUKEBOX_CPU=${env}`).toBe(want);
+    }
+  }, 60_000);
+});
+
+// The AVX-512 conv/GEMM, few-row GEMV and codebook kernels keep each output's arithmetic
+// (one FMA chain over k in order), so they must give the AVX2 kernels' exact bits.
+describe.runIf(isas.includes('avx512') && isas.includes('avx2-fma'))('AVX-512 vs AVX2: the same bits', () => {
+  const both = <T>(fn: () => T): [T, T] => {
+    k.setIsa('avx512');
+    const a = fn();
+    k.setIsa('avx2-fma');
+    const b = fn();
+    k.setIsa(detected);
+    return [a, b];
+  };
+  const expectSameBits = (a: Float32Array | Int32Array, b: Float32Array | Int32Array, what: string) => {
+    expect(a.length).toBe(b.length);
+    const ua = new Uint32Array(a.buffer, a.byteOffset, a.length), ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+    let diff = -1;
+    for (let i = 0; i < ua.length && diff < 0; i++) if (ua[i] !== ub[i]) diff = i;
+    expect(diff, `${what}: first differing element`).toBe(-1);
+  };
+
+  it('convs, transposed convs and fused residual blocks (8 x 48 tiles and their 4- and 24-wide edges)', () => {
+    const rand = rng(4242);
+    for (let trial = 0; trial < 30; trial++) {
+      const transposed = trial % 3 === 2;
+      const { p, n, tin } = randomConv(rand, transposed);
+      if (p.transposed && (tin - 1) * p.stride! - 2 * p.pad! + p.dilation! * (p.kernel - 1) + 1 <= 0) continue;
+      const x = randn(n * p.cin * tin, rand);
+      const w = randn(p.cin * p.cout * p.kernel, rand, 0.3);
+      const b = randn(p.cout, rand);
+      const [a5, a2] = both(() => k.conv1d(x, n, tin, w, b, p, 'fast'));
+      expectSameBits(a5, a2, JSON.stringify({ p, n, tin }));
+    }
+    for (let trial = 0; trial < 10; trial++) {
+      const cin = randInt(1, 70, rand), cmid = randInt(1, 70, rand), dilation = randInt(1, 9, rand);
+      const pa: NativeConvParams = { cin, cout: cmid, kernel: 3, dilation, pad: dilation };
+      const t = randInt(1, 500, rand);
+      const x = randn(cin * t, rand);
+      const wa = randn(cmid * cin * 3, rand, 0.3), ba = randn(cmid, rand, 0.1);
+      const wb = randn(cin * cmid, rand, 0.3), bb = randn(cin, rand, 0.1);
+      const [a5, a2] = both(() => k.resblock(x, 1, t, wa, ba, pa, wb, bb, 0.5, 'fast'));
+      expectSameBits(a5, a2, JSON.stringify({ pa, t }));
+    }
+  });
+
+  it('packed GEMM and few-row GEMV over (in,out) weights, fp32 and fp16', () => {
+    const rand = rng(777);
+    for (const [M, K, N] of [[1, 300, 1000], [3, 65, 333], [4, 1024, 272], [8, 40, 257], [9, 70, 101], [37, 129, 211], [64, 48, 144]]) {
+      const x = randn(M * K, rand);
+      const w32 = randn(K * N, rand, 0.2);
+      const w16 = new Uint16Array(K * N).map(() => 0x3000 + Math.floor(rand() * 0x1000) + (rand() < 0.5 ? 0x8000 : 0));
+      const b = randn(N, rand);
+      for (const w of [w32, w16]) {
+        const [a5, a2] = both(() => k.linear(x, M, K, w, N, false, b, 'fast'));
+        expectSameBits(a5, a2, `${M}x${K}x${N} ${w.constructor.name}`);
+      }
+    }
+  });
+
+  it('codebook search picks the same indices', () => {
+    const rand = rng(99);
+    for (const [bins, width, n] of [[2048, 64, 300], [13, 64, 17], [7, 3, 9], [40, 16, 33]]) {
+      const cb = randn(bins * width, rand);
+      const x = randn(n * width, rand);
+      const [a5, a2] = both(() => k.vqNearest(cb, bins, width, x, n, 'fast'));
+      expectSameBits(a5, a2, `${bins}x${width} n=${n}`);
+    }
+  });
 });
 
 describe.each(isas)('transformer kernels (%s)', (isa) => {
@@ -207,6 +320,11 @@ describe.each(isas)('transformer kernels (%s)', (isa) => {
       { func: 1, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
       { func: 2, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
       { func: 3, len: 88, blockCtx: 11, heads: 2, headDim: 12 },
+      // head widths past one and two 16-lane vectors, with and without a masked tail
+      { func: 0, len: 40, blockCtx: 8, heads: 2, headDim: 48 },
+      { func: 1, len: 40, blockCtx: 8, heads: 3, headDim: 37 },
+      { func: 6, len: 33, blockCtx: 11, heads: 1, headDim: 80, encLen: 21 },
+      { func: 2, len: 64, blockCtx: 8, heads: 2, headDim: 16 },
     ];
     for (const shape of cases) {
       const keys = shape.func === 6 ? shape.encLen! : shape.len;

@@ -191,15 +191,9 @@ void Conv1d::gemm_tile(int phase, const float* xb, int tin, int q0, int cols, bo
                        float* packed, float* tile) const {
   const ConvPhase& ph = phases_[phase];
   pack_input(ph, xb, p_.cin, tin, q0, cols, relu_input, active_pack_row(), packed);
-  const UKernel ukernel = active_ukernel();
   const int panels_n = (cols + kNR - 1) / kNR;
   const int panels_m = (ph.M + kMR - 1) / kMR;
-  for (int pn = 0; pn < panels_n; ++pn) {
-    const float* bp = packed + size_t(pn) * ph.K * kNR;
-    for (int pm = 0; pm < panels_m; ++pm)
-      ukernel(ph.K, ph.panels.data() + size_t(pm) * ph.K * kMR, bp,
-              tile + size_t(pm) * kMR * kNC + pn * kNR, kNC, false);
-  }
+  active_tile_gemm()(ph.K, ph.panels.data(), panels_m, packed, panels_n, tile, kNC);
 }
 
 void Conv1d::forward(ConstNCTView x, NCTView y, const ConvEpilogue& ep, ThreadPool& pool) const {
@@ -282,7 +276,7 @@ void resblock_forward(const Conv1d& a, const Conv1d& b, float scale, ConstNCTVie
   };
   std::vector<ResScratch> scratch(pool.size());
   const PackRow pack_row = active_pack_row();
-  const UKernel ukernel = active_ukernel();
+  const TileGemm tile_gemm = active_tile_gemm();
   pool.parallel_for(x.n * blocks, work, [&](int ti, int worker) {
     const int bi = ti / blocks;
     const int q0 = tiles.begin(ti % blocks);
@@ -306,11 +300,7 @@ void resblock_forward(const Conv1d& a, const Conv1d& b, float scale, ConstNCTVie
         pack_row(row + pn * kNR, sc.packed.data() + (size_t(pn) * cmid + ci) * kNR, true);
     }
     // out = b(...) and y = x + scale * (out + bias_b).
-    const int panels_m = b.tile_rows() / kMR;
-    for (int pn = 0; pn < panels_n; ++pn)
-      for (int pm = 0; pm < panels_m; ++pm)
-        ukernel(cmid, b.weight_panel(0, pm), sc.packed.data() + size_t(pn) * cmid * kNR,
-                sc.out.data() + size_t(pm) * kMR * kNC + pn * kNR, kNC, false);
+    tile_gemm(cmid, b.weight_panel(0, 0), b.tile_rows() / kMR, sc.packed.data(), panels_n, sc.out.data(), kNC);
     const float* bias_b = b.bias();
     for (int m = 0; m < x.c; ++m) {
       const float* xr = x.row(bi, m) + q0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cpu_features.h"
+#include "kernels_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -18,10 +19,16 @@ namespace jb {
 namespace {
 
 #if defined(__x86_64__)
-// 10 chains x 8 lanes x 2 flops per iteration.
+// 10 chains x 8 lanes x 2 flops per iteration. Every chain starts from a different value:
+// chains that start equal compute equal values, and the compiler merged them into one
+// (one FMA per iteration, latency-bound, counted as ten: the "peak" this loop reported
+// before was a latency figure).
 __attribute__((target("avx2,fma"), noinline)) float fma_loop_avx2(long iters, float seed) {
-  __m256 a0 = _mm256_set1_ps(seed), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-         a7 = a0, a8 = a0, a9 = a0;
+  const __m256 d = _mm256_set1_ps(1.0f / 1024);
+  __m256 a0 = _mm256_set1_ps(seed), a1 = _mm256_add_ps(a0, d), a2 = _mm256_add_ps(a1, d),
+         a3 = _mm256_add_ps(a2, d), a4 = _mm256_add_ps(a3, d), a5 = _mm256_add_ps(a4, d),
+         a6 = _mm256_add_ps(a5, d), a7 = _mm256_add_ps(a6, d), a8 = _mm256_add_ps(a7, d),
+         a9 = _mm256_add_ps(a8, d);
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
   for (long i = 0; i < iters; ++i) {
     a0 = _mm256_fmadd_ps(a0, m, c); a1 = _mm256_fmadd_ps(a1, m, c);
@@ -43,8 +50,9 @@ constexpr double kFlopsPerIterAvx2 = 10 * 8 * 2;
 // Portable: 8 chains x 4-wide (what SSE2 vectorisation gives), mul+add.
 __attribute__((noinline)) float fma_loop_generic(long iters, float seed) {
   float a[8][4];
+  float start = seed;
   for (auto& r : a)
-    for (float& v : r) v = seed;
+    for (float& v : r) v = (start += 1.0f / 1024);  // distinct chains (see fma_loop_avx2)
   for (long i = 0; i < iters; ++i)
     for (auto& r : a)
       for (float& v : r) v = v * 0.999999f + 1e-7f;
@@ -55,8 +63,10 @@ __attribute__((noinline)) float fma_loop_generic(long iters, float seed) {
 }
 constexpr double kFlopsPerIterGeneric = 8 * 4 * 2;
 
+// The widest FMA the kernels use: the active ISA's.
 double run(long iters, float seed) {
 #if defined(__x86_64__)
+  if (active_isa() == Isa::Avx512) return double(avx512_kernels()->fma_loop(iters, seed));
   if (active_isa() == Isa::Avx2Fma) return double(fma_loop_avx2(iters, seed));
 #endif
   return double(fma_loop_generic(iters, seed));
@@ -64,9 +74,20 @@ double run(long iters, float seed) {
 
 double flops_per_iter() {
 #if defined(__x86_64__)
+  if (active_isa() == Isa::Avx512) return avx512_kernels()->fma_flops_per_iter;
   if (active_isa() == Isa::Avx2Fma) return kFlopsPerIterAvx2;
 #endif
   return kFlopsPerIterGeneric;
+}
+
+// The instruction set the peak loop runs: 512-bit FMAs (AVX512F), 256-bit FMAs, or the
+// portable loop.
+const char* peak_isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512: return "avx512f";
+    case Isa::Avx2Fma: return "avx2-fma";
+    default: return "generic";
+  }
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -77,7 +98,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 FmaPeak measure_fma_peak(ThreadPool& pool, double seconds_per_run) {
   FmaPeak r;
-  r.isa = isa_name(active_isa());
+  r.isa = peak_isa_name(active_isa());
   r.threads = pool.size();
   std::atomic<double> sink{0};
   // Calibrate the iteration count to the requested duration on one thread.

@@ -1,7 +1,10 @@
 // Portable micro-kernel: plain loops over a local accumulator tile. The compiler vectorises
 // the inner j loop with whatever the baseline ISA offers (SSE2 on x86-64, NEON on arm64).
+#include <cstddef>
+
 #include "cpu_features.h"
 #include "gemm_ukernel.h"
+#include "kernels_avx512.h"
 
 namespace jb {
 
@@ -33,12 +36,47 @@ void pack_row_generic(const float* src, float* dst, bool relu) {
   }
 }
 
+// The tile loops of the AVX2 and portable kernels: b panels outer (one K x NR panel stays
+// in L1 while every a panel streams past it), one micro-kernel call per panel pair.
+static inline void tile_loop(UKernel uk, int K, const float* a, int panels_m, const float* b, int panels_n,
+                             float* c, int ldc) {
+  for (int pn = 0; pn < panels_n; ++pn) {
+    const float* bp = b + size_t(pn) * K * kNR;
+    for (int pm = 0; pm < panels_m; ++pm)
+      uk(K, a + size_t(pm) * K * kMR, bp, c + size_t(pm) * kMR * ldc + pn * kNR, ldc, false);
+  }
+}
+
+void tile_gemm_generic(int K, const float* a, int panels_m, const float* b, int panels_n, float* c, int ldc) {
+  tile_loop(ukernel_generic, K, a, panels_m, b, panels_n, c, ldc);
+}
+
+void tile_gemm_avx2(int K, const float* a, int panels_m, const float* b, int panels_n, float* c, int ldc) {
+  tile_loop(ukernel_avx2, K, a, panels_m, b, panels_n, c, ldc);
+}
+
 UKernel active_ukernel() {
-  return active_isa() == Isa::Avx2Fma ? ukernel_avx2 : ukernel_generic;
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->ukernel;
+    case Isa::Avx2Fma: return ukernel_avx2;
+    default: return ukernel_generic;
+  }
+}
+
+TileGemm active_tile_gemm() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->tile_gemm;
+    case Isa::Avx2Fma: return tile_gemm_avx2;
+    default: return tile_gemm_generic;
+  }
 }
 
 PackRow active_pack_row() {
-  return active_isa() == Isa::Avx2Fma ? pack_row_avx2 : pack_row_generic;
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->pack_row;
+    case Isa::Avx2Fma: return pack_row_avx2;
+    default: return pack_row_generic;
+  }
 }
 
 }  // namespace jb

@@ -23,4 +23,11 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 // dst[i] = fp16 src[i] widened to fp32 (exact), with F16C.
 void widen_f16_avx2(const uint16_t* src, float* dst, int n);
 
+// The AVX-512 versions (gemv_avx512.cc; reached through kernels_avx512.h's table).
+void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1,
+                        int j0, int nc, float* acc, int ldacc);
+void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
+                 float* acc, int ldacc);
+void widen_f16_avx512(const uint16_t* src, float* dst, int n);
+
 }  // namespace jb

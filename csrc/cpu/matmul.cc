@@ -15,8 +15,19 @@
 #include "cpu_features.h"
 #include "gemm_ukernel.h"
 #include "gemv.h"
+#include "kernels_avx512.h"
 
 namespace jb {
+
+// fp16 -> fp32 widening for the active ISA (exact in every version), or null: scalar.
+using WidenF16 = void (*)(const uint16_t* src, float* dst, int n);
+static WidenF16 active_widen_f16() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->widen_f16;
+    case Isa::Avx2Fma: return widen_f16_avx2;
+    default: return nullptr;
+  }
+}
 
 float WeightView::at(int row, int col) const {
   const size_t i = transposed ? size_t(col) * k + row : size_t(row) * n + col;
@@ -37,8 +48,8 @@ void WeightView::row_f32(int r, float* out) const {
       return;
     case DType::F16:
       // (embedding rows: once per decoded token; F16C widening is exact like half_to_float)
-      if (active_isa() == Isa::Avx2Fma) {
-        widen_f16_avx2(static_cast<const uint16_t*>(data) + base, out, len);
+      if (const WidenF16 widen = active_widen_f16()) {
+        widen(static_cast<const uint16_t*>(data) + base, out, len);
         return;
       }
       for (int j = 0; j < len; ++j) out[j] = half_to_float(static_cast<const uint16_t*>(data)[base + j]);
@@ -78,8 +89,8 @@ void pack_weight_panel(const WeightView& w, int n0, float* dst) {
   // through at() this packing cost about half as much as the product at prefill sizes).
   if (!w.transposed && w.dtype == DType::F16 && cols == kNR) {
     const uint16_t* src = static_cast<const uint16_t*>(w.data) + n0;
-    if (active_isa() == Isa::Avx2Fma) {
-      for (int kk = 0; kk < w.k; ++kk) widen_f16_avx2(src + size_t(kk) * w.n, dst + size_t(kk) * kNR, kNR);
+    if (const WidenF16 widen = active_widen_f16()) {
+      for (int kk = 0; kk < w.k; ++kk) widen(src + size_t(kk) * w.n, dst + size_t(kk) * kNR, kNR);
     } else {
       for (int kk = 0; kk < w.k; ++kk)
         for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = half_to_float(src[size_t(kk) * w.n + j]);
@@ -156,11 +167,13 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
   const int cwidth = ((N + cblocks - 1) / cblocks + 15) / 16 * 16;
   const int ncb = (N + cwidth - 1) / cwidth;
   const bool f16 = w.dtype == DType::F16;
+  // The AVX-512 and AVX2 kernels give the same bits (gemv_avx512.cc).
+  const auto krange = active_isa() == Isa::Avx512 ? avx512_kernels()->gemv_krange : gemv_krange_avx2;
   auto band = [&](int task, float* acc, int ldacc) {
     const int p = task / ncb, cb = task % ncb;
     const int k0 = int(int64_t(K) * p / parts), k1 = int(int64_t(K) * (p + 1) / parts);
     const int j0 = cb * cwidth, nc = std::min(N, j0 + cwidth) - j0;
-    gemv_krange_avx2(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, acc + size_t(p) * M * ldacc + j0, ldacc);
+    krange(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, acc + size_t(p) * M * ldacc + j0, ldacc);
   };
   const uintptr_t xa = uintptr_t(x), ya = uintptr_t(y);
   const bool overlap = ya < xa + sizeof(float) * size_t(M) * ldx && xa < ya + sizeof(float) * size_t(M) * ldy;
@@ -195,7 +208,7 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
 
 static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                             float* y, int ldy, bool accumulate, ThreadPool& pool) {
-  if (active_isa() == Isa::Avx2Fma && !w.transposed && (w.dtype == DType::F32 || w.dtype == DType::F16)) {
+  if (isa_at_least(Isa::Avx2Fma) && !w.transposed && (w.dtype == DType::F32 || w.dtype == DType::F16)) {
     matmul_few_rows_streaming(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
   }
@@ -206,13 +219,14 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     const int j0 = task * kCols, j1 = std::min(N, j0 + kCols), nc = j1 - j0;
     float acc[kSmallRows][kCols];
     float wrow[kCols];
-    const bool simd = active_isa() == Isa::Avx2Fma && (w.dtype == DType::F32 || w.dtype == DType::F16);
+    const bool simd = isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16);
     for (int m = 0; m < M; ++m)
       for (int j = 0; j < nc; ++j) acc[m][j] = 0.0f;
     if (simd && !w.transposed) {
       gemv_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, N, j0, nc, &acc[0][0], kCols);
     } else if (simd) {
-      dots_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, j0, nc, &acc[0][0], kCols);
+      const auto dots = active_isa() == Isa::Avx512 ? avx512_kernels()->dots : dots_avx2;
+      dots(x, M, ldx, w.data, w.dtype == DType::F16, K, j0, nc, &acc[0][0], kCols);
     } else if (!w.transposed) {
       for (int kk = 0; kk < K; ++kk) {
         const float* wr;
@@ -269,7 +283,10 @@ void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bi
     Buffer<float> wpanels, xpanel, tile;
   };
   std::vector<Scratch> scratch(pool.size());
-  const UKernel ukernel = active_ukernel();
+  const TileGemm tile_gemm = active_tile_gemm();
+  // Two row panels per pass (the AVX-512 kernel's 8 x 48 tile covers 2 x 2 panels; the
+  // others loop over the panels, each output's arithmetic unchanged).
+  constexpr int kRowPanels = 2, kRowsPerPass = kRowPanels * kMR;
   pool.parallel_for(nblocks * mchunks, flops, [&](int task, int worker) {
     const int nb = task % nblocks, mc = task / nblocks;
     const int n0 = nb * kColsPerTask, ncols = std::min(kColsPerTask, w.n - n0);
@@ -279,17 +296,17 @@ void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bi
     Scratch& s = scratch[worker];
     if (s.wpanels.size() == 0) {
       s.wpanels.reset(size_t(std::max(K, 1)) * kColsPerTask, "matmul weight panels");
-      s.xpanel.reset(size_t(std::max(K, 1)) * kMR, "matmul row panel");
-      s.tile.reset(size_t(kMR) * kColsPerTask, "matmul tile");
+      s.xpanel.reset(size_t(std::max(K, 1)) * kRowsPerPass, "matmul row panels");
+      s.tile.reset(size_t(kRowsPerPass) * kColsPerTask, "matmul tile");
     }
     for (int p = 0; p < npanels; ++p) pack_weight_panel(w, n0 + p * kNR, s.wpanels.data() + size_t(p) * K * kNR);
-    for (int m0 = m_begin; m0 < m_end; m0 += kMR) {
-      const int rows = std::min(kMR, m_end - m0);
-      pack_rows(x, ldx, K, m0, rows, s.xpanel.data());
-      for (int p = 0; p < npanels; ++p)
-        ukernel(K, s.xpanel.data(), s.wpanels.data() + size_t(p) * K * kNR, s.tile.data() + p * kNR,
-                kColsPerTask, false);
-      for (int r = 0; r < rows; ++r) {
+    for (int m0 = m_begin; m0 < m_end; m0 += kRowsPerPass) {
+      const int rows_all = std::min(kRowsPerPass, m_end - m0);
+      const int panels_m = (rows_all + kMR - 1) / kMR;
+      for (int pm = 0; pm < panels_m; ++pm)
+        pack_rows(x, ldx, K, m0 + pm * kMR, std::min(kMR, rows_all - pm * kMR), s.xpanel.data() + size_t(pm) * K * kMR);
+      tile_gemm(K, s.xpanel.data(), panels_m, s.wpanels.data(), npanels, s.tile.data(), kColsPerTask);
+      for (int r = 0; r < rows_all; ++r) {
         float* yr = y + size_t(m0 + r) * ldy + n0;
         const float* tr = s.tile.data() + size_t(r) * kColsPerTask;
         for (int j = 0; j < ncols; ++j) {

@@ -1,6 +1,7 @@
 #include "vec.h"
 
 #include "cpu_features.h"
+#include "kernels_avx512.h"
 
 namespace jb {
 
@@ -14,7 +15,20 @@ void axpy_generic(float alpha, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-DotFn active_dot() { return active_isa() == Isa::Avx2Fma ? dot_avx2 : dot_generic; }
-AxpyFn active_axpy() { return active_isa() == Isa::Avx2Fma ? axpy_avx2 : axpy_generic; }
+DotFn active_dot() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->dot;
+    case Isa::Avx2Fma: return dot_avx2;
+    default: return dot_generic;
+  }
+}
+
+AxpyFn active_axpy() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->axpy;
+    case Isa::Avx2Fma: return axpy_avx2;
+    default: return axpy_generic;
+  }
+}
 
 }  // namespace jb

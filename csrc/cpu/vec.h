@@ -13,6 +13,8 @@ float dot_generic(const float* a, const float* b, int n);
 void axpy_generic(float alpha, const float* x, float* y, int n);
 float dot_avx2(const float* a, const float* b, int n);
 void axpy_avx2(float alpha, const float* x, float* y, int n);
+float dot_avx512(const float* a, const float* b, int n);   // vec_avx512.cc
+void axpy_avx512(float alpha, const float* x, float* y, int n);
 
 // LayerNorm (eps 1e-5, statistics in double) of 4 consecutive rows of `width` floats,
 // bit-identical to the scalar loop in transformer.cc; y may equal x.

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "cpu_features.h"
+#include "kernels_avx512.h"
 
 namespace jb {
 
@@ -80,15 +81,13 @@ void vq_rows_generic(const Codebook& cb, const float* x, int r0, int r1, int32_t
 
 void vq_nearest(const Codebook& cb, const float* x, int n, int32_t* out, ThreadPool& pool) {
   constexpr int kRowsPerTask = 64;
-  const bool avx2 = active_isa() == Isa::Avx2Fma;
+  using Rows = void (*)(const Codebook&, const float*, int, int, int32_t*);
+  const Isa isa = active_isa();
+  const Rows rows = isa == Isa::Avx512 ? avx512_kernels()->vq_rows : isa == Isa::Avx2Fma ? vq_rows_avx2 : vq_rows_generic;
   const int tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
   pool.parallel_for(tasks, 2.0 * n * cb.blocks8() * 8 * cb.width(), [&](int t, int) {
     const int r0 = t * kRowsPerTask, r1 = std::min(n, r0 + kRowsPerTask);
-    if (avx2) {
-      vq_rows_avx2(cb, x, r0, r1, out);
-    } else {
-      vq_rows_generic(cb, x, r0, r1, out);
-    }
+    rows(cb, x, r0, r1, out);
   });
 }
 

@@ -33,5 +33,6 @@ void vq_nearest(const Codebook& cb, const float* x, int n, int32_t* out, ThreadP
 // The ISA-specific row kernels vq_nearest dispatches to: rows [r0, r1).
 void vq_rows_generic(const Codebook& cb, const float* x, int r0, int r1, int32_t* out);
 void vq_rows_avx2(const Codebook& cb, const float* x, int r0, int r1, int32_t* out);
+void vq_rows_avx512(const Codebook& cb, const float* x, int r0, int r1, int32_t* out);  // vq_avx512.cc
 
 }  // namespace jb

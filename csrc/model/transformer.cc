@@ -14,7 +14,7 @@ namespace jb {
 void layer_norm(const float* x, int rows, int width, const LayerNormW& ln, float* y) {
   // torch LayerNorm, eps 1e-5, biased variance, fp32 (jukebox/transformer/ops.py).
   int r = 0;
-  if (active_isa() == Isa::Avx2Fma)  // 4 rows at a time, the same arithmetic per row
+  if (isa_at_least(Isa::Avx2Fma))  // 4 rows at a time, the same arithmetic per row (AVX2; AVX-512 CPUs too)
     for (; r + 4 <= rows; r += 4)
       layer_norm4_avx2(x + size_t(r) * width, width, ln.w, ln.b, y + size_t(r) * width);
   for (; r < rows; ++r) {

@@ -251,8 +251,11 @@ Napi::Value AttentionJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetIsaJs(const Napi::CallbackInfo& info) {
+  // "avx512", "avx2-fma" (or "avx2"), "generic"; clamped to what the CPU supports.
   const std::string want = info[0].ToString().Utf8Value();
-  set_active_isa(want == "generic" ? Isa::Generic : Isa::Avx2Fma);
+  Isa isa = Isa::Avx2Fma;  // any other name: AVX2 as before
+  parse_isa(want.c_str(), &isa);
+  set_active_isa(isa);
   return Napi::String::New(info.Env(), isa_name(active_isa()));
 }
 
