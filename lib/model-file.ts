@@ -18,6 +18,7 @@ import {
   type TorchCheckpoint,
 } from './checkpoint/index.js';
 import type { Hparams } from './hparams/presets.js';
+import { halfBitsToFloat } from './checkpoint/dtype-convert.js';
 
 export type ModelKind = 'vqvae' | 'prior';
 
@@ -180,11 +181,5 @@ export function readFloat32(file: ModelFile, name: string): Float32Array {
   return out;
 }
 
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+/** IEEE half bits -> number (one home: lib/checkpoint/dtype-convert.ts). */
+export const halfToFloat = halfBitsToFloat;

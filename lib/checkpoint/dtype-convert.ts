@@ -90,7 +90,8 @@ export function convertElements(bytes: Uint8Array, from: DType, to: DType, label
   return Buffer.from(out.buffer);
 }
 
-function halfBitsToFloat(h: number): number {
+/** IEEE half bits -> number (exact). */
+export function halfBitsToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const m = h & 0x3ff;
