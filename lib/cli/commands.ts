@@ -2,6 +2,7 @@
  * The CLI's commands. Each is an async function of parsed options so tests can call them
  * directly; lib/cli/main.ts wires them to argv.
  */
+import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { loadAudio, writeAudio } from '../audio/decode.js';
 import { convertCheckpoint } from '../convert.js';
@@ -180,6 +181,36 @@ export interface GenerateArgs {
   allowUnknown: boolean;
   format: 's16' | 'f32';
   backend?: Backend;
+}
+
+/** What `generate` and `submit` share: the sampling settings and where the output goes. */
+export type SamplingArgs = Pick<
+  GenerateArgs,
+  'output' | 'seconds' | 'totalSeconds' | 'samples' | 'artist' | 'genre' | 'lyrics' | 'temperature' | 'topK' | 'topP' | 'seed' |
+  'levels' | 'prompt' | 'promptSeconds' | 'codes' | 'allowUnknown' | 'format'
+>;
+
+/** Those settings from a command's parsed options (the lyrics read from --lyrics-file when given). */
+export function samplingArgs(o: Record<string, unknown>): SamplingArgs {
+  return {
+    output: o.output as string,
+    seconds: o.seconds as number,
+    totalSeconds: o.totalSeconds as number | undefined,
+    samples: o.samples as number,
+    artist: o.artist as string | undefined,
+    genre: o.genre as string | undefined,
+    lyrics: o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined),
+    temperature: o.temperature as number | undefined,
+    topK: o.topK as number | undefined,
+    topP: o.topP as number | undefined,
+    seed: o.seed as number | undefined,
+    levels: o.levels as number[] | undefined,
+    prompt: o.prompt as string | undefined,
+    promptSeconds: o.promptSeconds as number | undefined,
+    codes: o.codes as string | undefined,
+    allowUnknown: o.allowUnknown === true,
+    format: o.format as 's16' | 'f32',
+  };
 }
 
 export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortSignal): Promise<void> {

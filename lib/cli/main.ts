@@ -11,7 +11,7 @@ import { WEIGHT_DTYPES, type WeightDtype } from '../checkpoint/dtype-convert.js'
 import { doctorReport, formatDoctor } from '../doctor.js';
 import { formatInfo, modelInfo } from '../info.js';
 import { packageRoot } from '../native.js';
-import { convertCommand, decodeCommand, encodeCommand, generateCommand, scoreCommand, type ScoreArgs } from './commands.js';
+import { convertCommand, decodeCommand, encodeCommand, generateCommand, samplingArgs, scoreCommand, type ScoreArgs } from './commands.js';
 import { join } from 'node:path';
 import { exploreCommand } from './explore.js';
 import { addQueueCommands } from './queue-commands.js';
@@ -114,7 +114,6 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
     .addOption(backendOption())
     .action(async (o: Record<string, unknown>) => {
-      const lyrics = o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined);
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
@@ -124,24 +123,8 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
             model: o.model as string | undefined,
             vqvae: o.vqvae as string | undefined,
             priors: [o.upsampler0 as string | undefined, o.upsampler1 as string | undefined, o.top as string | undefined],
-            output: o.output as string,
-            seconds: o.seconds as number,
-            totalSeconds: o.totalSeconds as number | undefined,
-            samples: o.samples as number,
-            artist: o.artist as string | undefined,
-            genre: o.genre as string | undefined,
-            lyrics,
-            temperature: o.temperature as number | undefined,
-            topK: o.topK as number | undefined,
-            topP: o.topP as number | undefined,
-            seed: o.seed as number | undefined,
-            levels: o.levels as number[] | undefined,
-            prompt: o.prompt as string | undefined,
-            promptSeconds: o.promptSeconds as number | undefined,
-            codes: o.codes as string | undefined,
+            ...samplingArgs(o),
             resume: o.resume === true,
-            allowUnknown: o.allowUnknown === true,
-            format: o.format as 's16' | 'f32',
             backend: o.backend as Backend,
           },
           log,

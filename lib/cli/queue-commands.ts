@@ -2,7 +2,6 @@
  * `jukebox worker` and `jukebox submit`: generation jobs on a BullMQ queue in Redis, run by
  * workers on any number of machines that share the output folder (lib/queue).
  */
-import { readFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKENDS, type Backend } from '../backend.js';
@@ -10,7 +9,7 @@ import { JukeboxError } from '../errors.js';
 import { GenerationQueue, type QueueJobStatus } from '../queue/client.js';
 import { DEFAULT_QUEUE, redactRedisUrl } from '../queue/connection.js';
 import { runWorker, type WorkerEvent } from '../queue/worker.js';
-import type { Log } from './commands.js';
+import { samplingArgs, type Log, type SamplingArgs } from './commands.js';
 
 export interface WorkerArgs {
   redis: string;
@@ -64,26 +63,9 @@ function describeWorkerEvent(e: WorkerEvent): string {
   }
 }
 
-export interface SubmitArgs {
+export interface SubmitArgs extends SamplingArgs {
   redis: string;
   queue?: string;
-  output: string;
-  seconds: number;
-  totalSeconds?: number;
-  samples: number;
-  artist?: string;
-  genre?: string;
-  lyrics?: string;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  levels?: number[];
-  prompt?: string;
-  promptSeconds?: number;
-  codes?: string;
-  allowUnknown: boolean;
-  format: 's16' | 'f32';
   model?: string;
   attempts?: number;
   wait: boolean;
@@ -283,7 +265,6 @@ export function addQueueCommands(program: Command, log: Log): void {
     .option('--attempts <n>', 'tries per job for failures a retry can fix (a dead worker\'s job is taken over without using one)', intArg('--attempts', 1), 3)
     .option('--wait', 'show each job\'s progress and exit when all are done (non-zero with the reason if one failed)')
     .action(async (o: Record<string, unknown>) => {
-      const lyrics = o.lyricsFile ? readFileSync(o.lyricsFile as string, 'utf8') : (o.lyrics as string | undefined);
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
@@ -292,23 +273,7 @@ export function addQueueCommands(program: Command, log: Log): void {
           {
             redis: o.redis as string,
             queue: o.queue as string,
-            output: o.output as string,
-            seconds: o.seconds as number,
-            totalSeconds: o.totalSeconds as number | undefined,
-            samples: o.samples as number,
-            artist: o.artist as string | undefined,
-            genre: o.genre as string | undefined,
-            lyrics,
-            temperature: o.temperature as number | undefined,
-            topK: o.topK as number | undefined,
-            topP: o.topP as number | undefined,
-            seed: o.seed as number | undefined,
-            levels: o.levels as number[] | undefined,
-            prompt: o.prompt as string | undefined,
-            promptSeconds: o.promptSeconds as number | undefined,
-            codes: o.codes as string | undefined,
-            allowUnknown: o.allowUnknown === true,
-            format: o.format as 's16' | 'f32',
+            ...samplingArgs(o),
             model: o.model as string | undefined,
             attempts: o.attempts as number,
             wait: o.wait === true,
