@@ -2,11 +2,11 @@
 // counter-based generator. The random numbers of a token are a pure function of
 // (seed, stream, sample, position), so sampling gives the same codes for any batch split,
 // on any backend, and a resumed run equals an uninterrupted one without saving RNG state.
-// One implementation serves both backends: cuda/common/philox.h (host and device code).
+// One implementation serves both backends: common/philox.h (host and device code).
 #pragma once
 #include <cstdint>
 
-#include "../../cuda/common/philox.h"
+#include "../../common/philox.h"
 
 namespace jb {
 

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "../common/kv_layout.h"
+#include "../../common/kv_layout.h"
 #include "../kernels/decode_layer.h"
 #include "../kernels/kernels.h"
 #include "../common/jb_launch.h"

@@ -6,7 +6,7 @@
 // reads the position from device memory and cuts exactly as a launch for that position
 // would): the same inputs give the same bits either way. Tested on the CPU.
 #pragma once
-#include "kv_layout.h"
+#include "../../common/kv_layout.h"
 
 namespace jb {
 namespace gpu {

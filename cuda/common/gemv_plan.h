@@ -4,7 +4,7 @@
 // is deterministic (partials summed in a fixed order), so the same inputs give the same
 // logits, run after run, as sampling with a seed needs. Pure: tested on the CPU.
 #pragma once
-#include "jb_hd.h"
+#include "../../common/jb_hd.h"
 
 namespace jb {
 namespace gpu {

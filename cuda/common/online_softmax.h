@@ -7,7 +7,7 @@
 #pragma once
 #include <math.h>
 
-#include "jb_hd.h"
+#include "../../common/jb_hd.h"
 
 namespace jb {
 namespace gpu {

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define JB_CUDA_API_VERSION 1u
+#define JB_CUDA_API_VERSION 2u
 #define JB_CUDA_LIBRARY_NAME "libjukebox-cuda.so"
 
 #if defined(_WIN32)
@@ -43,7 +43,8 @@ typedef enum jb_cuda_status {
   JB_CUDA_ERR_INVALID_ARGUMENT = 4,
   JB_CUDA_ERR_NOT_IMPLEMENTED = 5,    /* an entry of a later milestone (see cuda/README.md) */
   JB_CUDA_ERR_UNSUPPORTED_DEVICE = 6, /* no kernel image for this device's architecture */
-  JB_CUDA_ERR_CUDA = 7                /* any other CUDA error; last_error has cudaGetErrorString */
+  JB_CUDA_ERR_CUDA = 7,               /* any other CUDA error; last_error has cudaGetErrorString */
+  JB_CUDA_ERR_ABORTED = 8             /* a window job saw its abort flag set and stopped */
 } jb_cuda_status;
 
 /* Capability bits: what this build implements. The addon offers the CUDA backend for
@@ -58,13 +59,14 @@ typedef enum jb_cuda_status {
 #define JB_CUDA_CAP_SAMPLING (1ull << 7)         /* temperature/top-k/top-p with Philox */
 #define JB_CUDA_CAP_VQ_DECODE (1ull << 8)        /* VQ-VAE decoder convolutions */
 #define JB_CUDA_CAP_DECODE_GRAPH (1ull << 9)     /* CUDA graph of the whole decode step */
+#define JB_CUDA_CAP_PRIOR_MODEL (1ull << 10)     /* prior_create / prior_window / prior_forward */
+#define JB_CUDA_CAP_VQVAE_MODEL (1ull << 11)     /* vqvae_decoder_create / vqvae_decode */
 /* Not a kernel: this library is the emulation build (cuda/emu), which runs the CUDA kernels
  * on the CPU for testing. Its device is named "cuda (emulated on the CPU), ..."; the addon
  * reports it as such and never offers it for generation. */
 #define JB_CUDA_CAP_EMULATED (1ull << 63)
 #define JB_CUDA_CAPS_GENERATE                                                                 \
-  (JB_CUDA_CAP_MEMORY | JB_CUDA_CAP_GEMM | JB_CUDA_CAP_LAYERNORM | JB_CUDA_CAP_GELU |         \
-   JB_CUDA_CAP_ATTN_DECODE | JB_CUDA_CAP_ATTN_PREFILL | JB_CUDA_CAP_SAMPLING | JB_CUDA_CAP_VQ_DECODE)
+  (JB_CUDA_CAP_MEMORY | JB_CUDA_CAP_PRIOR_MODEL | JB_CUDA_CAP_VQVAE_MODEL)
 
 typedef struct jb_cuda_device_info {
   int index;
@@ -83,20 +85,155 @@ typedef struct jb_cuda_buffer jb_cuda_buffer;
 /* Argument blocks of the kernel entries. Tensors live in buffers of the same context.
  * attention_decode (implemented; its layout is now part of the ABI): for each of `samples`
  * and `heads`, the query of position `pos` (q: samples rows of heads * head_dim fp32) over
- * the key/value rows that position sees (cuda/common/kv_layout.h kv_run) of fp16 caches laid
+ * the key/value rows that position sees (common/kv_layout.h kv_run) of fp16 caches laid
  * out [sample][head][row][head_dim] (kv_rows(geometry) rows; enc-dec: enc_len rows), into
  * out (samples rows of heads * head_dim fp32). Queued on the context's stream: a later
  * buffer_read or synchronize on the context sees the result. */
 typedef struct jb_cuda_attn_decode_args {
-  int func;                 /* attention type 0,1,2,3,6,7 (cuda/common/attn_index.h) */
+  int func;                 /* attention type 0,1,2,3,6,7 (common/attn_index.h) */
   int samples, heads, head_dim;
   int len, block_ctx, prime_len, enc_len;
   int pos;                  /* the position being decoded */
   jb_cuda_buffer* q;        /* samples x heads*head_dim, fp32 */
-  jb_cuda_buffer* k_cache;  /* fp16, layout of cuda/common/kv_layout.h */
+  jb_cuda_buffer* k_cache;  /* fp16, layout of common/kv_layout.h */
   jb_cuda_buffer* v_cache;
   jb_cuda_buffer* out;      /* samples x heads*head_dim, fp32 */
 } jb_cuda_attn_decode_args;
+
+
+/* ---- the model-level ABI (API version 2) ----------------------------------------------
+ * The addon hands the library a model once (weights as host pointers into the memory-mapped
+ * file, in the dtype the file stores) and then whole jobs: one window of a prior (upload its
+ * conditioning, prefill the known prefix, sample or teacher-force the rest, with progress
+ * and abort), a full teacher-forced forward, or a VQ-VAE decode. Not op by op: the library
+ * keeps activations, KV caches and the decode step's CUDA graph on the device. */
+
+typedef enum jb_cuda_dtype {
+  JB_CUDA_DTYPE_F32 = 0,
+  JB_CUDA_DTYPE_F16 = 1,
+  JB_CUDA_DTYPE_BF16 = 2
+} jb_cuda_dtype;
+
+/* A weight matrix as stored in the file. Logical shape (k, n): y = x . W. Stored (k, n)
+ * row-major (the original's Conv1D), or (n, k) when `transposed` (nn.Linear, embeddings:
+ * x_emb and pos_emb are passed as stored, (rows, width), transposed = 0). data NULL: absent.
+ * The library copies it to the device in the same dtype (fp16 stays fp16, fp32 stays fp32). */
+typedef struct jb_cuda_matrix {
+  const void* data;
+  int dtype;       /* jb_cuda_dtype */
+  int k, n;
+  int transposed;
+} jb_cuda_matrix;
+
+/* One transformer layer (jukebox/transformer/transformer.py ResAttnBlock). Vectors are fp32
+ * host arrays (biases and LayerNorm parameters; the addon widens them once). */
+typedef struct jb_cuda_layer_desc {
+  int attn_func;                       /* 0,1,2,3,6,7 (common/attn_index.h) */
+  const float *ln0_w, *ln0_b, *ln1_w, *ln1_b;
+  jb_cuda_matrix c_attn;   const float* c_attn_b;    /* (w, 3s), or (w, s) for type 6 */
+  jb_cuda_matrix c_enc_kv; const float* c_enc_kv_b;  /* type 6 only: (w, 2s) */
+  jb_cuda_matrix c_proj;   const float* c_proj_b;    /* (s, w) */
+  jb_cuda_matrix mlp_fc;   const float* mlp_fc_b;    /* (w, m) */
+  jb_cuda_matrix mlp_proj; const float* mlp_proj_b;  /* (m, w) */
+} jb_cuda_layer_desc;
+
+/* An autoregressive prior (jukebox/prior/autoregressive.py): embeddings, transformer, output
+ * projection; csrc/model/prior.h is the CPU engine's twin and the reference. */
+typedef struct jb_cuda_prior_desc {
+  const char* name;          /* for messages (the model file) */
+  int width, state, mlp, heads, len, blocks, prime_len, enc_len;
+  float res_scale;
+  int depth;
+  const jb_cuda_layer_desc* layers;  /* depth entries */
+  int bins;
+  jb_cuda_matrix x_emb;      /* stored (bins, w) */
+  jb_cuda_matrix pos_emb;    /* stored (len, w) */
+  const float* start_token;  /* (w) fp32, or NULL when windows always pass y_cond */
+  jb_cuda_matrix x_out;      /* logical (w, bins), stored (bins, w): transposed = 1 */
+  int add_cond_after;        /* !merged_decoder: x_cond added again before x_out */
+  int max_samples;           /* the largest n a window will use (sizes KV caches, scratch) */
+  int kv_dtype;              /* KV cache: JB_CUDA_DTYPE_F32 (equals the CPU engine) or F16 */
+} jb_cuda_prior_desc;
+
+typedef struct jb_cuda_prior jb_cuda_prior;
+
+/* Progress of a job: called on the calling thread between batches of work (every
+ * `check_every` tokens of a window, or per layer of a prefill). Return nonzero to stop. */
+typedef int (*jb_cuda_progress_fn)(void* user, double done, double total);
+
+/* One window of a prior for n samples. Host arrays; the call returns when the job is done
+ * (or failed / aborted: then nothing in `tokens` past the prefix is meaningful). */
+typedef struct jb_cuda_window_args {
+  int n;                     /* 1 .. max_samples */
+  const float* y_cond;       /* n x w start embeddings, or NULL: the model's start_token */
+  const float* x_cond;       /* n x x_cond_len x w (x_cond_len len or 1: broadcast), or NULL */
+  int x_cond_len;
+  const float* encoder_kv;   /* n x enc_len x w lyric encoder output (type 6 layers), or NULL */
+  int32_t* tokens;           /* n x len; positions < prefix are read; [prefix, end) are written */
+  int prefix, end;           /* 0 <= prefix <= end <= len */
+  int prefill_chunk;         /* 0: the prefix in one pass; else chunks of this many positions */
+  float temperature;
+  int top_k;
+  float top_p;               /* top_k and top_p never both set (csrc/cpu/sampling.h) */
+  uint64_t seed;             /* Philox(seed; stream, sample_offset + b, t), as the CPU engine */
+  uint32_t stream, sample_offset;
+  const int32_t* forced;     /* n x len teacher-forced tokens for [prefix, end), or NULL */
+  float* prefix_logits;      /* n x prefix x bins, or NULL */
+  float* logits;             /* n x (end - prefix) x bins logits of each step, or NULL */
+  jb_cuda_progress_fn progress;
+  void* progress_user;
+  int check_every;           /* tokens between progress calls (0: a default) */
+} jb_cuda_window_args;
+
+/* A full teacher-forced forward over a window (the original's z_forward). */
+typedef struct jb_cuda_forward_args {
+  int n;
+  const int32_t* tokens;     /* n x len (the first len - 1 of each row are read) */
+  const float* y_cond;
+  const float* x_cond;
+  int x_cond_len;
+  const float* encoder_kv;
+  float* out;                /* n x len x bins logits, or n x len x w activations (no x_out) */
+  int attn_layer, attn_head; /* attn_layer >= 0: one head's probabilities into attn_out */
+  float* attn_out;           /* n x len x keys (keys = enc_len for type 6, else len) */
+  jb_cuda_progress_fn progress;
+  void* progress_user;
+} jb_cuda_forward_args;
+
+/* A VQ-VAE decoder stack (csrc/model/vqvae.h VQStack): codebook lookup, then convolutions
+ * and residual blocks in order. Weights are fp32 host arrays, PyTorch layouts: Conv1d
+ * (cout, cin, k), ConvTranspose1d (cin, cout, k). */
+typedef struct jb_cuda_conv_desc {
+  int cin, cout, kernel, stride, pad, dilation, transposed;
+  const float* w;
+  const float* b;
+} jb_cuda_conv_desc;
+
+typedef struct jb_cuda_vq_layer_desc {
+  int residual;              /* 0: y = conv_a(x); 1: x + res_scale * conv_b(relu(conv_a(relu(x)))) */
+  float res_scale;
+  jb_cuda_conv_desc a, b;    /* b only for residual layers */
+} jb_cuda_vq_layer_desc;
+
+typedef struct jb_cuda_vqvae_desc {
+  const char* name;
+  int bins, emb_width;
+  const float* codebook;     /* bins x emb_width fp32 */
+  int hop;                   /* audio samples per code of this level */
+  int out_channels;
+  int depth;
+  const jb_cuda_vq_layer_desc* layers;
+} jb_cuda_vqvae_desc;
+
+typedef struct jb_cuda_vqvae jb_cuda_vqvae;
+
+typedef struct jb_cuda_vq_decode_args {
+  int n, t;                  /* n rows of t codes */
+  const int32_t* codes;      /* n x t, host */
+  float* out;                /* n x out_channels x (t * hop), host (NCT) */
+  jb_cuda_progress_fn progress;
+  void* progress_user;
+} jb_cuda_vq_decode_args;
 
 typedef struct jb_cuda_api {
   uint32_t api_version;     /* == JB_CUDA_API_VERSION of the build */
@@ -124,6 +261,21 @@ typedef struct jb_cuda_api {
 
   /* -- kernels (JB_CUDA_CAP_ATTN_DECODE) -- */
   int (*attention_decode)(jb_cuda_context* ctx, const jb_cuda_attn_decode_args* args);
+
+  /* -- models (JB_CUDA_CAP_PRIOR_MODEL, JB_CUDA_CAP_VQVAE_MODEL). A model belongs to the
+   *    context it was created in; context_destroy frees its models too. create checks the
+   *    bytes it needs against the device's free memory before allocating anything, and an
+   *    out-of-memory names the model, the bytes asked and the bytes free. free waits for
+   *    the model's work in flight, then releases its device memory at once. One job at a
+   *    time per context (calls on one context are serialised by the library). -- */
+  int (*prior_create)(jb_cuda_context* ctx, const jb_cuda_prior_desc* desc, jb_cuda_prior** out);
+  void (*prior_free)(jb_cuda_prior* prior);
+  uint64_t (*prior_bytes)(const jb_cuda_prior* prior);  /* device bytes of weights + caches */
+  int (*prior_window)(jb_cuda_prior* prior, const jb_cuda_window_args* args);
+  int (*prior_forward)(jb_cuda_prior* prior, const jb_cuda_forward_args* args);
+  int (*vqvae_create)(jb_cuda_context* ctx, const jb_cuda_vqvae_desc* desc, jb_cuda_vqvae** out);
+  void (*vqvae_free)(jb_cuda_vqvae* vq);
+  int (*vqvae_decode)(jb_cuda_vqvae* vq, const jb_cuda_vq_decode_args* args);
 } jb_cuda_api;
 
 JB_CUDA_EXPORT uint32_t jb_cuda_api_version(void);

@@ -10,7 +10,7 @@
 // largest split count of the window) replays for every position. Reference: ops_ref.h
 // attend_decode (= the engine's DecodeSession attention), kv_store.
 #include "../common/attn_decode_plan.h"
-#include "../common/kv_layout.h"
+#include "../../common/kv_layout.h"
 #include "../common/online_softmax.h"
 #include "kernels.h"
 #include "warp_attend.cuh"

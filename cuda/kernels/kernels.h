@@ -8,7 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "../common/attn_index.h"
+#include "../../common/attn_index.h"
 
 namespace jb {
 namespace cuda {

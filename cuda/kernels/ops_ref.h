@@ -10,8 +10,8 @@
 
 #include <vector>
 
-#include "../common/half_convert.h"
-#include "../common/kv_layout.h"
+#include "../../common/half_convert.h"
+#include "../../common/kv_layout.h"
 
 namespace jb {
 namespace gpu_ref {

@@ -17,7 +17,7 @@
 
 #include <atomic>
 
-#include "../common/philox.h"
+#include "../../common/philox.h"
 #include "kernels.h"
 #include "../common/jb_launch.h"
 

@@ -18,7 +18,7 @@
 #include <set>
 #include <string>
 
-#include "../common/kv_layout.h"
+#include "../../common/kv_layout.h"
 #include "../kernels/kernels.h"
 #include "internal.h"
 #include "jukebox_cuda.h"
@@ -131,6 +131,8 @@ const char* build_info() {
 
 uint64_t capabilities() {
   uint64_t caps = JB_CUDA_CAP_SELF_TEST | JB_CUDA_CAP_MEMORY | JB_CUDA_CAP_ATTN_DECODE;
+  if (prior_model_implemented()) caps |= JB_CUDA_CAP_PRIOR_MODEL;
+  if (vqvae_model_implemented()) caps |= JB_CUDA_CAP_VQVAE_MODEL;
 #if defined(JB_CUDA_EMULATED)
   caps |= JB_CUDA_CAP_EMULATED;
 #endif
@@ -406,6 +408,14 @@ const jb_cuda_api kApi = {
     memory_info,
     synchronize,
     attention_decode,
+    prior_create,
+    prior_free,
+    prior_bytes,
+    prior_window,
+    prior_forward,
+    vqvae_create,
+    vqvae_free,
+    vqvae_decode,
 };
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "../common/attn_index.h"
-#include "../common/kv_layout.h"
+#include "../../common/attn_index.h"
+#include "../../common/kv_layout.h"
 #include "../common/online_softmax.h"
 #include "internal.h"
 #include "../common/jb_launch.h"

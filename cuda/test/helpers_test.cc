@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "../common/attn_index.h"
-#include "../common/kv_layout.h"
+#include "../../common/attn_index.h"
+#include "../../common/kv_layout.h"
 #include "../common/online_softmax.h"
 
 #if defined(__CUDACC__)

@@ -31,7 +31,7 @@
 #include "../../csrc/cpu/attention.h"
 #include "../../csrc/cpu/conv1d.h"
 #include "../../csrc/cpu/sampling.h"
-#include "../common/half_convert.h"
+#include "../../common/half_convert.h"
 #include "../kernels/decode_layer.h"
 #include "../kernels/kernels.h"
 #include "../kernels/ops_ref.h"

@@ -14,12 +14,12 @@
 
 #include "../../csrc/core/half.h"
 #include "../../csrc/core/philox.h"
-#include "../common/philox.h"
+#include "../../common/philox.h"
 #include "../../csrc/cpu/attention.h"
 #include "../../csrc/cpu/matmul.h"
 #include "../../csrc/model/transformer.h"
 #include "../common/gemv_plan.h"
-#include "../common/half_convert.h"
+#include "../../common/half_convert.h"
 #include "../kernels/ops_ref.h"
 
 namespace g = jb::gpu;

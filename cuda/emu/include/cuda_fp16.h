@@ -1,10 +1,10 @@
 // The emulation build's <cuda_fp16.h> (cuda/emu): IEEE binary16 as a 16-bit storage type with
 // the conversions and arithmetic the kernels use. Conversions round to nearest even (as
-// __float2half_rn does on the device) through cuda/common/half_convert.h, the same code the
+// __float2half_rn does on the device) through common/half_convert.h, the same code the
 // weight upload uses; arithmetic is done in fp32 and rounded back, as the device's fp16
 // instructions give the correctly rounded result.
 #pragma once
-#include "../../common/half_convert.h"
+#include "../../../common/half_convert.h"
 #include "jbemu/jbemu.h"
 
 struct __align__(2) __half {
