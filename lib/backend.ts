@@ -86,17 +86,27 @@ export interface BackendChoice {
 }
 
 /**
- * The backend the engine's models run on for a request. The CUDA library and a device may
- * be present while its model path is not written yet (cuda/README.md): then 'auto' runs on
- * the CPU and says so, and 'cuda' fails saying what to do, rather than pretending.
+ * The backend the engine's models run on for a request. 'cuda' runs on the CUDA library's
+ * model path when it can (or fails saying why and what to do); 'auto' takes it when a real
+ * GPU can run it, else the CPU, with the reason. The emulation build of the library (cuda/emu,
+ * `JUKEBOX_CUDA_LIB=build/cuda-emu/libjukebox-cuda.so`) runs the same CUDA code on the CPU to
+ * test it: it is used only when 'cuda' is asked for by name, never by 'auto'.
  */
 export function engineBackend(requested: Backend = 'auto', info: BackendInfo = backendInfo()): BackendChoice {
-  const chosen = resolveBackend(requested, info);
-  if (chosen.backend === 'cuda') {
+  if (!isBackend(requested)) resolveBackend(requested, info); // throws naming the choices
+  if (requested === 'cpu') return { requested, used: 'cpu', reason: resolveBackend('cpu', info).reason };
+  const support = native().cudaModelSupport();
+  if (support.ok && support.emulated) {
     if (requested === 'cuda') {
-      throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but the CUDA model path is not implemented yet: use backend 'auto' or 'cpu'`);
+      return { requested, used: 'cuda', reason: `CUDA backend requested: ${info.cuda.library} is the emulation build (cuda (emulated on the CPU)), which runs the CUDA code on the CPU for testing` };
     }
-    return { requested, used: 'cpu', reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads): ${chosen.reason}, but the CUDA model path is not implemented yet` };
+    return { requested, used: 'cpu', reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads): the CUDA library found is the emulation build, which 'auto' never uses` };
+  }
+  const chosen = resolveBackend(requested, info);
+  if (chosen.backend === 'cuda' && !support.ok) {
+    const why = support.reason ?? 'the CUDA model path cannot run here';
+    if (requested === 'cuda') throw new JukeboxError('ERR_BACKEND_UNAVAILABLE', `${chosen.reason}, but ${why}: use backend 'auto' or 'cpu'`);
+    return { requested, used: 'cpu', reason: `auto: using the CPU (${info.cpu.isa}, ${info.cpu.threads} threads): ${chosen.reason}, but ${why}` };
   }
   return { requested, used: chosen.backend, reason: chosen.reason };
 }

@@ -6,7 +6,7 @@ export { loadVQVAE, VQVAE, type LoadVQVAEOptions, type EncodeOptions, type RunOp
 export type { VQVAEHparams } from './vqvae/hparams.js';
 export { loadJukebox, Jukebox, type GenerateOptions, type GenerateResult, type GenerateProgress, type LoadJukeboxOptions } from './generate/generate.js';
 export { readModelSet, defaultModelDir, defaultModelSet, MODEL_SET_FORMAT, type ModelSet, type ModelSetDefaults } from './model-set.js';
-export { loadPrior, Prior, type LoadPriorOptions } from './prior/prior.js';
+export { loadPrior, Prior, type LoadPriorOptions, type WindowConditioning, type WindowSampleInput, type WindowForwardInput, type SampleInput, type SampleOutput } from './prior/prior.js';
 export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './convert.js';
 export { modelInfo, type ModelInfo } from './info.js';
 export { doctorReport, formatDoctor, type DoctorReport } from './doctor.js';
@@ -14,5 +14,5 @@ export { preset, PRESET_NAMES, type PresetName, type Hparams } from './hparams/p
 export { loadAudio, writeAudio, type LoadedAudio } from './audio/decode.js';
 export { readNpz, writeNpz, type NpyArray } from './npz.js';
 export { readTorchCheckpoint, readSafetensorsHeader, type TorchCheckpoint, type TensorRef } from './checkpoint/index.js';
-export { backendInfo, resolveBackend, isBackend, BACKENDS, type Backend, type ResolvedBackend, type BackendInfo, type CudaDeviceInfo } from './backend.js';
+export { backendInfo, resolveBackend, engineBackend, isBackend, BACKENDS, type BackendChoice, type Backend, type ResolvedBackend, type BackendInfo, type CudaDeviceInfo } from './backend.js';
 export { enqueueGeneration, runWorker, waitForJobs, GenerationQueue, type EnqueueGenerationOptions, type EnqueuedRun, type RunWorkerOptions, type WorkerEvent, type QueueJobStatus, type QueueJobProgress, type GenerationJobResult } from './queue/index.js';

@@ -43,6 +43,8 @@ export interface NativeVQVAEPlan {
   encoders: NativeStack[];
   decoders: NativeStack[];
   codebooks: { bins: number; width: number; weight: NativeWeight }[];
+  /** Where decode runs (default 'cpu'); encode always runs on the CPU engine. */
+  backend?: 'cpu' | 'cuda';
 }
 
 export type ProgressFn = (done: number, total: number) => void;
@@ -72,6 +74,7 @@ export interface NativeVQVAE {
   ): Promise<Float32Array>;
   encodeFlops(n: number, t: number, start: number, end: number): number;
   decodeFlops(n: number, tLevel: number, level: number): number;
+  backend(): { backend: 'cpu' | 'cuda'; description: string };
   dispose(): void;
 }
 
@@ -171,9 +174,18 @@ export interface NativeBackendInfo {
   };
 }
 
+/** Whether the loaded CUDA library can run the models (the model ABI and a device to run on). */
+export interface NativeCudaModelSupport {
+  ok: boolean;
+  /** The emulation build (cuda/emu): it runs only when the CUDA backend is asked for by name. */
+  emulated: boolean;
+  reason?: string;
+}
+
 export interface NativeAddon {
   abiVersion: number;
   backendInfo(): NativeBackendInfo;
+  cudaModelSupport(): NativeCudaModelSupport;
   cudaSelfTest(device?: number): string;
   AbortFlag: new () => NativeAbortFlag;
   VQVAE: new (plan: NativeVQVAEPlan) => NativeVQVAE;

@@ -91,7 +91,7 @@ function checkRange(data: Int32Array, cols: number, lo: number, hi: number, what
 
 export async function scorePrior(prior: Prior, x: ScoreInput): Promise<ScoreResult> {
   const s = prior.structure;
-  const n = x.n, L = s.prior.len, w = s.prior.width, bins = s.bins;
+  const n = x.n, L = s.prior.len, bins = s.bins;
   const mode = scoreMode(x.mode);
   const src = { tokens: x.sources?.tokens ?? (x.combined ? 'combined' : 'tokens'), y: x.sources?.y ?? 'y', upper: x.sources?.upper ?? 'upper' };
   const head = 4 + s.labels.maxBowGenreSize;
@@ -121,32 +121,26 @@ export async function scorePrior(prior: Prior, x: ScoreInput): Promise<ScoreResu
       for (let t = 0; t < s.nCtx; t++) tokens[b * L + off + t] = x.tokens[b * s.nCtx + t] + (off ? s.nVocab : 0);
     }
   }
-  // Conditioning.
-  const { yCond, xCond: timing } = prior.labels(labels, n);
-  let xCond = timing ?? undefined;
+  // Conditioning, computed natively from the int32 rows (labels, upper codes, lyric tokens).
+  let upper: Int32Array | undefined;
   if (s.upsampler) {
     if (!x.upper) throw new JukeboxError('ERR_INVALID_ARGUMENT', 'an upsampler needs the codes of the level above (upper)');
     const upLen = s.nCtx / s.condDownsample;
     if (x.upper.length !== n * upLen) throw new JukeboxError('ERR_INVALID_ARGUMENT', `${src.upper} must be ${n} x ${upLen} codes of level ${s.level + 1}`);
     checkRange(x.upper, upLen, 0, s.lBins, src.upper, `the VQ-VAE has ${s.lBins} codes per level`);
-    xCond = await prior.condition(x.upper, n);
+    upper = x.upper;
   }
-  if (s.lyrics === 'combined' && xCond) {
-    const padded = new Float32Array(n * L * w);
-    for (let b = 0; b < n; b++) padded.set(xCond.subarray(b * s.nCtx * w, (b + 1) * s.nCtx * w), (b * L + s.nTokens) * w);
-    xCond = padded;
-  }
-  const encoderKv = s.lyrics === 'encoder' ? await prior.encodeLyrics(lyrics, n) : undefined;
+  const cond = { labels, upper, lyrics: s.lyrics === 'encoder' ? lyrics : undefined };
 
   let logits: Float32Array;
   if (mode === 'forward') {
-    logits = (await prior.forward({ tokens, n, yCond, xCond, encoderKv })).logits;
+    logits = await prior.forwardWindow({ tokens, n, ...cond });
   } else {
     const prefix = mode === 'cached' ? (s.lyrics === 'combined' ? s.nTokens : 0) : (x.prefix ?? 0);
     if (!(Number.isInteger(prefix) && prefix >= 0 && prefix <= L)) throw new JukeboxError('ERR_INVALID_ARGUMENT', `prefix must be an integer in [0, ${L}]`);
     if (x.chunk !== undefined && !(Number.isInteger(x.chunk) && x.chunk >= 1)) throw new JukeboxError('ERR_INVALID_ARGUMENT', `chunk must be a positive integer, got ${x.chunk}`);
-    const out = await prior.sample({
-      n, tokens, prefix, prefillChunk: x.chunk, yCond, xCond, encoderKv, forced: tokens, recordLogits: true, recordPrefixLogits: true,
+    const out = await prior.sampleWindow({
+      n, tokens, prefix, prefillChunk: x.chunk, ...cond, forced: tokens, recordLogits: true, recordPrefixLogits: true,
     });
     logits = new Float32Array(n * L * bins);
     for (let b = 0; b < n; b++) {

@@ -20,6 +20,7 @@ import { convertCheckpoint } from '../lib/convert.js';
 import { encodeNpy, parseNpy, readNpz, writeNpz, type NpzWritableArray } from '../lib/npz.js';
 import { loadPrior } from '../lib/prior/prior.js';
 import { scorePrior, type ScoreModeName } from '../lib/score.js';
+import { cudaEmu } from './helpers/cuda-emu.js';
 import { fixture, hasShared, readF32, readI32, repoRoot, sharedFixturesDir } from './helpers/fixtures.js';
 import { maxAbsDiff } from './helpers/random.js';
 
@@ -34,8 +35,10 @@ const names = ['upsampler_like', 'prior_5b_like', 'prior_5b_lyrics_like', 'prior
 const refFile = { forward: 'logits_forward', cached: 'sample_logits', chunked: 'primed_logits' } as const;
 
 async function jukebox(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // `--backend cuda` runs the emulated CUDA library (test/helpers/cuda-emu.ts).
+  const env = args.includes('cuda') ? cudaEmu.env({ CI: '1' }) : { ...process.env, CI: '1' };
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), ...args], { env: { ...process.env, CI: '1' } });
+    const { stdout, stderr } = await run(process.execPath, [join(repoRoot, 'bin', 'jukebox.js'), ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -162,14 +165,20 @@ function modeArgs(name: string, mode: 'forward' | 'cached' | 'chunked'): string[
   return ['--mode', 'chunked', '--prefix', String(codesPrefix(name)), '--chunk', String(primedChunk(name))];
 }
 
-describe.each(names)('jukebox score CODES --prior P --vqvae V (promised form): %s', (name) => {
+// The CPU engine always; the CUDA model path under emulation where build/cuda-emu implements it
+// (CI requires it: JUKEBOX_CUDA_EMU_REQUIRE=1), with the same tolerance: fp32 weights, 1e-4.
+const backends = ['cpu', ...(cudaEmu.ready || cudaEmu.required ? ['cuda'] : [])] as const;
+if (!cudaEmu.ready) console.warn(`score: --backend cuda cases skipped: ${cudaEmu.reason}`);
+
+describe.each(names.flatMap((name) => backends.map((backend) => [name, backend] as const)))('jukebox score CODES --prior P --vqvae V (promised form): %s --backend %s', (name, backend) => {
   const tokFile = { forward: name === 'prior_1b_lyrics_like' ? 'combined_tokens' : 'z', cached: 'sample_tokens', chunked: 'primed_tokens' } as const;
 
   it.each(['forward', 'cached', 'chunked'] as const)('--mode %s --dump-logits OUT.npy reproduces the original within 1e-4', async (mode) => {
     const { data, clampedAt } = musicCodes(name, tokFile[mode]);
-    const out = join(tmp, `${name}-${mode}-logits.npy`);
-    const r = await jukebox(...promisedArgs(name, mode, data), ...modeArgs(name, mode), '--dump-logits', out);
+    const out = join(tmp, `${name}-${mode}-${backend}-logits.npy`);
+    const r = await jukebox(...promisedArgs(name, mode, data), ...modeArgs(name, mode), '--dump-logits', out, '--backend', backend);
     expect(r.code, r.stderr).toBe(0);
+    if (backend === 'cuda') expect(r.stderr + r.stdout).toMatch(/backend: CUDA backend requested: .*emulation build/);
     expect(r.stdout).toMatch(new RegExp(`^${mode}: \\d+\\.\\d+ bits per token over 2 x \\d+ tokens`, 'm'));
     const got = readLogits(out);
     const ref = readF32(`priors/${name}/${refFile[mode]}.f32.bin`);
@@ -312,6 +321,15 @@ describe('fp16 weights and legacy checkpoints', () => {
     const r = await scorePrior(p, { n: 2, y: x.y.data, tokens: x.tokens.data, mode: 'forward' });
     expect(maxAbsDiff(r.logits, readF32(`priors/${name}/logits_forward_fp16weights.f32.bin`))).toBeLessThan(5e-3);
     p.dispose();
+  });
+
+  it.runIf(cudaEmu.ready || cudaEmu.required).each(['prior_5b_like', 'prior_5b_lyrics_like'])('%s fp16 --backend cuda (emulated): forward within 5e-3 of the original', async (name) => {
+    const inp = join(tmp, `${name}-fp16-cuda.npz`);
+    writeNpz(inp, inputs(name, 'forward'));
+    const out = join(tmp, `${name}-fp16-cuda-logits.npz`);
+    const r = await jukebox('score', fixture(`priors/${name}/prior.fp16.zip.pth.tar`), '--vqvae', vqvae, '--inputs', inp, '--mode', 'forward', '--dump-logits', out, '--backend', 'cuda');
+    expect(r.code, r.stderr).toBe(0);
+    expect(maxAbsDiff(readNpz(out).logits.data as Float32Array, readF32(`priors/${name}/logits_forward_fp16weights.f32.bin`))).toBeLessThan(5e-3);
   });
 
   it.skipIf(!hasShared)('legacy-format checkpoints (../shared) give the same logits in every mode', async () => {

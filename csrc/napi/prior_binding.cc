@@ -1,13 +1,19 @@
 // JS class Prior: a prior's transformer (and lyric encoder) built from a plan made by
 // lib/prior/layout.ts. Weights stay in the file's dtype, read from the memory mapping.
+// Windows run through a PriorRunner (csrc/model/prior_runner.h) of the backend the plan
+// names: the CPU engine, or the CUDA library's model path.
 #include "prior_binding.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
+#include "../backend/cuda_prior_runner.h"
 #include "../model/conditioning.h"
 #include "../model/decode_session.h"
 #include "../model/prior.h"
+#include "../model/prior_model.h"
+#include "../model/prior_runner.h"
 #include "async_job.h"
 #include "js_error.h"
 #include "weight_store.h"
@@ -20,10 +26,8 @@ namespace {
 struct PriorState {
   std::shared_ptr<WeightStore> store;
   std::shared_ptr<MappedFile> file;
-  std::unique_ptr<Autoregressive> prior;
-  std::unique_ptr<LyricEncoder> lyrics;
-  std::unique_ptr<LabelConditioner> labels;
-  std::unique_ptr<UpsamplerConditioner> upsampler;
+  PriorModel model;
+  std::unique_ptr<PriorRunner> runner;  // declared last: destroyed first (it refers to model)
 };
 
 RangeEmbedding range_embedding(WeightStore& st, const Napi::Object& o, int bins, int width, const std::string& name) {
@@ -139,6 +143,61 @@ WindowInputs window_inputs(const Napi::CallbackInfo& info, const Autoregressive&
   return in;
 }
 
+ConditionedWindow conditioned(const WindowInputs& in) {
+  ConditionedWindow c;
+  if (in.y_cond) c.y_cond = *in.y_cond;
+  if (in.x_cond) {
+    c.x_cond = *in.x_cond;
+    c.x_cond_len = in.xlen;
+  }
+  if (in.enc_kv) c.encoder_kv = *in.enc_kv;
+  return c;
+}
+
+std::vector<int32_t> int32_vector(const Napi::Value& v) {
+  if (v.IsUndefined() || v.IsNull()) return {};
+  require(v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array, "ERR_INVALID_ARGUMENT",
+          "expected an Int32Array");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+}
+
+// The sampling fields of a window job (sample() and window() share them).
+WindowJob window_job(const Napi::Object& o, const Autoregressive& m) {
+  WindowJob job;
+  const int L = m.len();
+  job.n = get_int(o, "n");
+  job.prefix = get_int_or(o, "prefix", 0);
+  job.end = get_int_or(o, "end", L);
+  require(job.n > 0 && 0 <= job.prefix && job.prefix <= job.end && job.end <= L, "ERR_INVALID_ARGUMENT",
+          "need 0 <= prefix <= end <= " + std::to_string(L));
+  job.tokens = int32_vector(o.Get("tokens"));
+  require(job.tokens.size() == size_t(job.n) * L, "ERR_INVALID_ARGUMENT", "tokens must be n x context");
+  job.forced = int32_vector(o.Get("forced"));
+  job.params.temperature = float(get_number_or(o, "temperature", 1.0));
+  job.params.top_k = get_int_or(o, "topK", 0);
+  job.params.top_p = float(get_number_or(o, "topP", 0.0));
+  job.seed = uint64_t(get_number_or(o, "seed", 0));
+  job.stream = uint32_t(get_number_or(o, "stream", 0));
+  job.sample_offset = uint32_t(get_number_or(o, "sampleOffset", 0));
+  job.record_logits = get_bool_or(o, "recordLogits", false);
+  job.record_prefix_logits = get_bool_or(o, "recordPrefixLogits", false);
+  job.prefill_chunk = std::max(0, get_int_or(o, "prefillChunk", 0));
+  return job;
+}
+
+Finisher sample_result(std::shared_ptr<WindowResult> r, bool rec, bool rec_prefix) {
+  return [r, rec, rec_prefix](Napi::Env env) -> Napi::Value {
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Int32Array t = Napi::Int32Array::New(env, r->tokens.size());
+    std::copy(r->tokens.begin(), r->tokens.end(), t.Data());
+    out.Set("tokens", t);
+    if (rec) out.Set("logits", adopt(env, std::move(r->logits)));
+    if (rec_prefix) out.Set("prefixLogits", adopt(env, std::move(r->prefix_logits)));
+    return out;
+  };
+}
+
 class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -149,6 +208,8 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
                         InstanceMethod("condition", &PriorBinding::Condition),
                         InstanceMethod("sample", &PriorBinding::Sample),
                         InstanceMethod("attention", &PriorBinding::Attention),
+                        InstanceMethod("window", &PriorBinding::Window),
+                        InstanceMethod("backend", &PriorBinding::Backend),
                         InstanceMethod("dispose", &PriorBinding::Dispose)});
   }
 
@@ -159,7 +220,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
       if (plan.Get("file").IsString()) file = std::make_shared<MappedFile>(plan.Get("file").ToString());
       auto state = std::make_shared<PriorState>();
       state->store = std::make_shared<WeightStore>(file);
-      state->prior = build_autoregressive(*state->store, plan.Get("prior").As<Napi::Object>(), "prior");
+      state->model.prior = build_autoregressive(*state->store, plan.Get("prior").As<Napi::Object>(), "prior");
       if (plan.Get("lyricEncoder").IsObject()) {
         Napi::Object le = plan.Get("lyricEncoder").As<Napi::Object>();
         auto enc = std::make_unique<LyricEncoder>();
@@ -167,12 +228,12 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
         enc->out_width = get_int(le, "outWidth");
         enc->proj = linear(*state->store, le.Get("proj").As<Napi::Object>(), enc->body->width(), enc->out_width, "prime_state_proj");
         enc->ln = norm(*state->store, le.Get("ln").As<Napi::Object>(), enc->out_width, "prime_state_ln");
-        state->lyrics = std::move(enc);
+        state->model.lyrics = std::move(enc);
       }
       if (plan.Get("labels").IsObject()) {
         Napi::Object lo = plan.Get("labels").As<Napi::Object>();
         auto lc = std::make_unique<LabelConditioner>();
-        lc->width = state->prior->width();
+        lc->width = state->model.prior->width();
         lc->max_bow_genre_size = get_int(lo, "maxBowGenreSize");
         lc->n_time = get_int(lo, "nTime");
         lc->artist_emb = state->store->matrix(lo.Get("artistEmb"), get_int(lo, "artistBins"), lc->width, "y_emb.artist_emb.emb.weight");
@@ -185,19 +246,30 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
           lc->absolute_pos = range_embedding(*state->store, to.Get("absolutePos").As<Napi::Object>(), tb, lc->width, "y_emb.absolute_pos_emb");
           lc->relative_pos = range_embedding(*state->store, to.Get("relativePos").As<Napi::Object>(), tb, lc->width, "y_emb.relative_pos_emb");
         }
-        state->labels = std::move(lc);
+        state->model.labels = std::move(lc);
       }
       if (plan.Get("conditioner").IsObject()) {
         Napi::Object co = plan.Get("conditioner").As<Napi::Object>();
         auto uc = std::make_unique<UpsamplerConditioner>();
-        uc->width = state->prior->width();
+        uc->width = state->model.prior->width();
         uc->bins = get_int(co, "bins");
         uc->x_emb = state->store->matrix(co.Get("xEmb"), uc->bins, uc->width, "conditioner_blocks.0.x_emb.weight");
         uc->stack = build_conv_stack(co.Get("stack").As<Napi::Object>(), file.get());
         uc->ln = norm(*state->store, co.Get("ln").As<Napi::Object>(), uc->width, "conditioner_blocks.0.ln");
-        state->upsampler = std::move(uc);
+        state->model.upsampler = std::move(uc);
       }
       state->file = file;
+      const std::string backend = plan.Get("backend").IsString() ? plan.Get("backend").ToString().Utf8Value() : "cpu";
+      if (backend == "cuda") {
+        CudaPriorOptions o;
+        o.name = plan.Get("file").IsString() ? plan.Get("file").ToString().Utf8Value() : std::string("a prior");
+        o.samples = get_int_or(plan, "samples", 1);
+        o.kv_f16 = get_bool_or(plan, "kvF16", false);
+        state->runner = make_cuda_prior_runner(*state->model.prior, o);
+      } else {
+        require(backend == "cpu", "ERR_INVALID_ARGUMENT", "unknown backend \"" + backend + "\"");
+        state->runner = make_cpu_prior_runner(*state->model.prior);
+      }
       state_ = state;
       return info.Env().Undefined();
     });
@@ -210,24 +282,30 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   }
 
   // forward(tokens, n, yCond|null, xCond|null, xCondLen, encoderKv|null, record, onProgress?, abort?)
-  //   -> Promise<{logits, input?, layers?}>
+  //   -> Promise<{logits, input?, layers?}>. `record` (the transformer input and every
+  //   layer's output, for comparison with the original) is a CPU-engine feature: it runs
+  //   there whatever the backend.
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      const WindowInputs in = window_inputs(info, *st->prior);
+      const WindowInputs in = window_inputs(info, *st->model.prior);
       const bool record = info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
       return start_async_job(
           info.Env(),
           [st, in, record](Progress& progress) -> Finisher {
-            const Autoregressive& m = *st->prior;
+            const Autoregressive& m = *st->model.prior;
             const int L = m.len(), w = m.width(), n = in.n;
-            auto out = std::make_shared<std::vector<float>>(size_t(n) * L * (m.encode_only() ? w : m.bins()));
+            auto out = std::make_shared<std::vector<float>>();
             auto input = std::make_shared<std::vector<float>>(record ? size_t(L) * w : 0);
             auto layers = std::make_shared<std::vector<float>>(record ? size_t(m.transformer().depth()) * L * w : 0);
-            m.forward(in.tokens->data(), n, in.y_cond ? in.y_cond->data() : nullptr,
-                      in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
-                      out->data(), ThreadPool::global(), progress,
-                      record ? input->data() : nullptr, record ? layers->data() : nullptr);
+            if (record) {
+              out->resize(size_t(n) * L * (m.encode_only() ? w : m.bins()));
+              m.forward(in.tokens->data(), n, in.y_cond ? in.y_cond->data() : nullptr,
+                        in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
+                        out->data(), ThreadPool::global(), progress, input->data(), layers->data());
+            } else {
+              *out = st->runner->forward(conditioned(in), in.tokens->data(), n, progress);
+            }
             return [out, input, layers, record](Napi::Env env) -> Napi::Value {
               Napi::Object o = Napi::Object::New(env);
               o.Set("logits", adopt(env, std::move(*out)));
@@ -248,21 +326,17 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   Napi::Value Attention(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      const Autoregressive& m = *st->prior;
+      const Autoregressive& m = *st->model.prior;
       const WindowInputs in = window_inputs(info, m);
       const int layer = info[6].As<Napi::Number>().Int32Value(), head = info[7].As<Napi::Number>().Int32Value();
       const Transformer& t = m.transformer();
       require(layer >= 0 && layer < t.depth() && head >= 0 && head < t.dims().heads, "ERR_INVALID_ARGUMENT",
               "attention layer/head out of range");
-      const int keys = t.layer(layer).attn_func == 6 ? t.dims().enc_len : m.len();
       return start_async_job(
           info.Env(),
-          [st, in, layer, head, keys](Progress& progress) -> Finisher {
-            const Autoregressive& m = *st->prior;
-            auto probs = std::make_shared<std::vector<float>>(size_t(in.n) * m.len() * keys);
-            m.forward_prefix(in.tokens->data(), in.n, m.len(), in.y_cond ? in.y_cond->data() : nullptr,
-                             in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
-                             nullptr, ThreadPool::global(), progress, nullptr, nullptr, nullptr, layer, head, probs->data());
+          [st, in, layer, head](Progress& progress) -> Finisher {
+            auto probs = std::make_shared<std::vector<float>>(
+                st->runner->attention(conditioned(in), in.tokens->data(), in.n, layer, head, progress));
             return [probs](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*probs)); };
           },
           info.Env().Undefined(), info[8]);
@@ -273,17 +347,17 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   Napi::Value EncodeLyrics(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      require(st->lyrics != nullptr, "ERR_MODEL_KIND", "this prior has no lyric encoder");
+      require(st->model.lyrics != nullptr, "ERR_MODEL_KIND", "this prior has no lyric encoder");
       Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
       const int n = info[1].As<Napi::Number>().Int32Value();
-      const int L = st->lyrics->body->len();
+      const int L = st->model.lyrics->body->len();
       require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
               "expected " + std::to_string(n) + " x " + std::to_string(L) + " lyric tokens");
       auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
       return start_async_job(
           info.Env(),
           [st, tokens, n](Progress& progress) -> Finisher {
-            const LyricEncoder& e = *st->lyrics;
+            const LyricEncoder& e = *st->model.lyrics;
             auto out = std::make_shared<std::vector<float>>(size_t(n) * e.body->len() * e.out_width);
             e.forward(tokens->data(), n, out->data(), ThreadPool::global(), progress);
             return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
@@ -296,8 +370,8 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   Napi::Value Labels(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      require(st->labels != nullptr, "ERR_MODEL_KIND", "this prior has no label conditioner");
-      const LabelConditioner& lc = *st->labels;
+      require(st->model.labels != nullptr, "ERR_MODEL_KIND", "this prior has no label conditioner");
+      const LabelConditioner& lc = *st->model.labels;
       Napi::Int32Array y = info[0].As<Napi::Int32Array>();
       const int n = info[1].As<Napi::Number>().Int32Value();
       require(n > 0 && y.ElementLength() == size_t(n) * lc.label_len(), "ERR_INVALID_ARGUMENT",
@@ -321,7 +395,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   Napi::Value Condition(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      require(st->upsampler != nullptr, "ERR_MODEL_KIND", "this prior is not an upsampler");
+      require(st->model.upsampler != nullptr, "ERR_MODEL_KIND", "this prior is not an upsampler");
       Napi::Int32Array z = info[0].As<Napi::Int32Array>();
       const int n = info[1].As<Napi::Number>().Int32Value();
       const int t = info[2].As<Napi::Number>().Int32Value();
@@ -332,7 +406,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
           [st, codes, n, t](Progress& progress) -> Finisher {
             int len = 0;
             auto out = std::make_shared<std::vector<float>>(
-                st->upsampler->forward(codes->data(), n, t, ThreadPool::global(), progress, len));
+                st->model.upsampler->forward(codes->data(), n, t, ThreadPool::global(), progress, len));
             return [out](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*out)); };
           },
           info[3], info[4]);
@@ -342,81 +416,97 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
   // sample(opts, onProgress?, abort?) -> Promise<{tokens, logits?, prefixLogits?}>
   // opts: {tokens (n x len, positions < prefix read), n, prefix, end, yCond, xCond?, xCondLen?,
   //        encoderKv?, temperature, topK, topP, seed, stream, sampleOffset, forced?,
-  //        recordLogits?, recordPrefixLogits?}
+  //        recordLogits?, recordPrefixLogits?, prefillChunk?}
+  // The conditioning arrays come from JS here (tests, and callers that condition themselves);
+  // window() below computes them natively from int32 rows.
   Napi::Value Sample(const Napi::CallbackInfo& info) {
     return guarded(info.Env(), [&]() -> Napi::Value {
       auto st = state(info.Env());
-      const Autoregressive& m = *st->prior;
+      const Autoregressive& m = *st->model.prior;
       Napi::Object o = info[0].As<Napi::Object>();
-      const int n = get_int(o, "n"), L = m.len(), w = m.width();
-      const int prefix = get_int_or(o, "prefix", 0), end = get_int_or(o, "end", L);
-      require(n > 0 && 0 <= prefix && prefix <= end && end <= L, "ERR_INVALID_ARGUMENT",
-              "need 0 <= prefix <= end <= " + std::to_string(L));
-      Napi::Int32Array tok = o.Get("tokens").As<Napi::Int32Array>();
-      require(tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "tokens must be n x context");
-      auto tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
+      auto job = std::make_shared<WindowJob>(window_job(o, m));
+      const int n = job->n, L = m.len(), w = m.width();
+      auto cond = std::make_shared<ConditionedWindow>();
       const int xlen = get_int_or(o, "xCondLen", L);
-      auto y_cond = copy_or_null(optional_f32(o.Get("yCond"), size_t(n) * w, "yCond"), size_t(n) * w);
-      auto x_cond = copy_or_null(optional_f32(o.Get("xCond"), size_t(n) * xlen * w, "xCond"), size_t(n) * xlen * w);
-      const int enc = m.transformer().dims().enc_len;
-      auto enc_kv = copy_or_null(optional_f32(o.Get("encoderKv"), size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
-      std::shared_ptr<std::vector<int32_t>> forced;
-      if (o.Get("forced").IsTypedArray()) {
-        Napi::Int32Array f = o.Get("forced").As<Napi::Int32Array>();
-        require(f.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT", "forced must be n x context");
-        forced = std::make_shared<std::vector<int32_t>>(f.Data(), f.Data() + f.ElementLength());
+      if (const float* y = optional_f32(o.Get("yCond"), size_t(n) * w, "yCond")) cond->y_cond.assign(y, y + size_t(n) * w);
+      if (const float* x = optional_f32(o.Get("xCond"), size_t(n) * xlen * w, "xCond")) {
+        cond->x_cond.assign(x, x + size_t(n) * xlen * w);
+        cond->x_cond_len = xlen;
       }
-      SampleRequest req;
-      req.start = prefix;
-      req.end = end;
-      req.params.temperature = float(get_number_or(o, "temperature", 1.0));
-      req.params.top_k = get_int_or(o, "topK", 0);
-      req.params.top_p = float(get_number_or(o, "topP", 0.0));
-      req.seed = uint64_t(get_number_or(o, "seed", 0));
-      req.stream = uint32_t(get_number_or(o, "stream", 0));
-      req.sample_offset = uint32_t(get_number_or(o, "sampleOffset", 0));
-      const bool rec = get_bool_or(o, "recordLogits", false), rec_prefix = get_bool_or(o, "recordPrefixLogits", false);
-      const int chunk = get_int_or(o, "prefillChunk", 0);
+      const int enc = m.transformer().dims().enc_len;
+      if (const float* e = optional_f32(o.Get("encoderKv"), size_t(n) * enc * w, "encoderKv"))
+        cond->encoder_kv.assign(e, e + size_t(n) * enc * w);
       return start_async_job(
           info.Env(),
-          [st, tokens, y_cond, x_cond, xlen, enc_kv, forced, req, n, prefix, end, rec, rec_prefix, chunk](Progress& progress) mutable -> Finisher {
-            const Autoregressive& m = *st->prior;
-            const int bins = m.bins();
-            DecodeSession session(m, n, y_cond ? y_cond->data() : nullptr, x_cond ? x_cond->data() : nullptr, xlen,
-                                  enc_kv ? enc_kv->data() : nullptr, ThreadPool::global());
-            auto prefix_logits = std::make_shared<std::vector<float>>(rec_prefix ? size_t(n) * prefix * bins : 0);
-            if (prefix > 0 && chunk <= 0) {
-              Progress quiet;
-              quiet.cancelled = progress.cancelled;
-              session.prefill(tokens->data(), prefix, rec_prefix ? prefix_logits->data() : nullptr, ThreadPool::global(), quiet);
-            } else if (prefix > 0) {
-              // Chunked prefill (bounded memory): chunks of `chunk` positions.
-              std::vector<float> part;
-              for (int a = 0; a < prefix; a += chunk) {
-                const int e = std::min(prefix, a + chunk);
-                part.resize(rec_prefix ? size_t(n) * (e - a) * bins : 0);
-                session.extend(tokens->data(), e, rec_prefix ? part.data() : nullptr, ThreadPool::global());
-                for (int b = 0; rec_prefix && b < n; ++b)
-                  std::copy(part.begin() + size_t(b) * (e - a) * bins, part.begin() + size_t(b + 1) * (e - a) * bins,
-                            prefix_logits->begin() + (size_t(b) * prefix + a) * bins);
-                progress.check();
-              }
-            }
-            auto logits = std::make_shared<std::vector<float>>(rec ? size_t(n) * (end - prefix) * bins : 0);
-            req.forced = forced ? forced->data() : nullptr;
-            req.record_logits = rec ? logits->data() : nullptr;
-            sample_window(session, m, tokens->data(), req, ThreadPool::global(), progress);
-            return [tokens, logits, prefix_logits, rec, rec_prefix](Napi::Env env) -> Napi::Value {
-              Napi::Object out = Napi::Object::New(env);
-              Napi::Int32Array t = Napi::Int32Array::New(env, tokens->size());
-              std::copy(tokens->begin(), tokens->end(), t.Data());
-              out.Set("tokens", t);
-              if (rec) out.Set("logits", adopt(env, std::move(*logits)));
-              if (rec_prefix) out.Set("prefixLogits", adopt(env, std::move(*prefix_logits)));
-              return out;
-            };
+          [st, job, cond](Progress& progress) -> Finisher {
+            auto r = std::make_shared<WindowResult>(st->runner->sample(*cond, *job, progress));
+            return sample_result(r, job->record_logits, job->record_prefix_logits);
           },
           info[1], info[2]);
+    });
+  }
+
+  // window(job, onProgress?, abort?): one window job with native conditioning.
+  // job: {kind: 'sample' | 'forward' | 'attention', n, tokens (n x len), labels? (n x label_len
+  //       int32), upper? (n x t codes of the level above), lyrics? (n x n_tokens, lyric encoder
+  //       models), musicOffset? (combined lyric models: where the music positions start),
+  //       and for 'sample' the fields of sample() above; for 'attention' layer and head}
+  //   -> sample: {tokens, logits?, prefixLogits?}; forward: {logits}; attention: {attention}
+  Napi::Value Window(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      const Autoregressive& m = *st->model.prior;
+      Napi::Object o = info[0].As<Napi::Object>();
+      const std::string kind = o.Get("kind").IsString() ? o.Get("kind").ToString().Utf8Value() : "sample";
+      require(kind == "sample" || kind == "forward" || kind == "attention", "ERR_INVALID_ARGUMENT",
+              "window kind must be sample, forward or attention");
+      auto job = std::make_shared<WindowJob>(window_job(o, m));
+      auto wc = std::make_shared<WindowConditioning>();
+      wc->n = job->n;
+      wc->labels = int32_vector(o.Get("labels"));
+      wc->upper = int32_vector(o.Get("upper"));
+      wc->lyrics = int32_vector(o.Get("lyrics"));
+      wc->music_offset = get_int_or(o, "musicOffset", 0);
+      const int layer = get_int_or(o, "layer", -1), head = get_int_or(o, "head", 0);
+      return start_async_job(
+          info.Env(),
+          [st, job, wc, kind, layer, head](Progress& progress) -> Finisher {
+            Progress quiet;  // conditioning is short next to the window: no progress of its own
+            quiet.cancelled = progress.cancelled;
+            const ConditionedWindow cond = condition_window(st->model, *wc, ThreadPool::global(), quiet);
+            if (kind == "forward") {
+              auto out = std::make_shared<std::vector<float>>(st->runner->forward(cond, job->tokens.data(), job->n, progress));
+              return [out](Napi::Env env) -> Napi::Value {
+                Napi::Object r = Napi::Object::New(env);
+                r.Set("logits", adopt(env, std::move(*out)));
+                return r;
+              };
+            }
+            if (kind == "attention") {
+              auto out = std::make_shared<std::vector<float>>(
+                  st->runner->attention(cond, job->tokens.data(), job->n, layer, head, progress));
+              return [out](Napi::Env env) -> Napi::Value {
+                Napi::Object r = Napi::Object::New(env);
+                r.Set("attention", adopt(env, std::move(*out)));
+                return r;
+              };
+            }
+            auto r = std::make_shared<WindowResult>(st->runner->sample(cond, *job, progress));
+            return sample_result(r, job->record_logits, job->record_prefix_logits);
+          },
+          info[1], info[2]);
+    });
+  }
+
+  // backend() -> {backend: 'cpu' | 'cuda', description, deviceBytes}
+  Napi::Value Backend(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      auto st = state(info.Env());
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("backend", st->runner->backend());
+      o.Set("description", st->runner->describe());
+      o.Set("deviceBytes", double(st->runner->device_bytes()));
+      return o;
     });
   }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "../backend/cuda_vqvae_runner.h"
 #include "../model/vqvae.h"
 #include "async_job.h"
 #include "js_error.h"
@@ -15,6 +16,51 @@ namespace jb {
 
 namespace {
 
+// One decoder stack of the plan in the CUDA ABI's terms (fp32 weights read like the CPU's).
+CudaVQLevelWeights cuda_level(const Napi::Object& stack, const std::vector<float>& codebook, int bins, int width, int hop,
+                              const MappedFile* file) {
+  CudaVQLevelWeights w;
+  w.codebook = codebook;
+  w.bins = bins;
+  w.emb_width = width;
+  w.hop = hop;
+  w.out_channels = get_int(stack, "outChannels");
+  Napi::Array layers = stack.Get("layers").As<Napi::Array>();
+  w.arrays.reserve(size_t(layers.Length()) * 4);
+  auto conv = [&](const Napi::Object& o) {
+    const ConvParams p = conv_params(o);
+    const std::string name = o.Get("name").IsString() ? o.Get("name").ToString().Utf8Value() : "conv";
+    jb_cuda_conv_desc c{};
+    c.cin = p.cin;
+    c.cout = p.cout;
+    c.kernel = p.kernel;
+    c.stride = p.stride;
+    c.pad = p.pad;
+    c.dilation = p.dilation;
+    c.transposed = p.transposed ? 1 : 0;
+    w.arrays.push_back(read_weight(o.Get("weight"), file, size_t(p.cin) * p.cout * p.kernel, name + ".weight"));
+    c.w = w.arrays.back().data();
+    w.arrays.push_back(read_weight(o.Get("bias"), file, size_t(p.cout), name + ".bias"));
+    c.b = w.arrays.back().data();
+    return c;
+  };
+  for (uint32_t i = 0; i < layers.Length(); ++i) {
+    Napi::Object l = layers.Get(i).As<Napi::Object>();
+    jb_cuda_vq_layer_desc d{};
+    const std::string kind = l.Get("kind").ToString().Utf8Value();
+    if (kind == "conv") {
+      d.a = conv(l.Get("conv").As<Napi::Object>());
+    } else {
+      d.residual = 1;
+      d.res_scale = float(get_number_or(l, "scale", 1.0));
+      d.a = conv(l.Get("a").As<Napi::Object>());
+      d.b = conv(l.Get("b").As<Napi::Object>());
+    }
+    w.layers.push_back(d);
+  }
+  return w;
+}
+
 class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -23,6 +69,7 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
                         InstanceMethod("decode", &VQVAEBinding::Decode),
                         InstanceMethod("encodeFlops", &VQVAEBinding::EncodeFlops),
                         InstanceMethod("decodeFlops", &VQVAEBinding::DecodeFlops),
+                        InstanceMethod("backend", &VQVAEBinding::Backend),
                         InstanceMethod("dispose", &VQVAEBinding::Dispose)});
   }
 
@@ -38,6 +85,10 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
       Napi::Array decs = plan.Get("decoders").As<Napi::Array>();
       Napi::Array cbs = plan.Get("codebooks").As<Napi::Array>();
       Napi::Array hl = plan.Get("hopLengths").As<Napi::Array>();
+      const std::string backend = plan.Get("backend").IsString() ? plan.Get("backend").ToString().Utf8Value() : "cpu";
+      require(backend == "cpu" || backend == "cuda", "ERR_INVALID_ARGUMENT", "unknown backend \"" + backend + "\"");
+      const bool cuda = backend == "cuda";
+      std::vector<CudaVQLevelWeights> cuda_levels;
       for (uint32_t l = 0; l < encs.Length(); ++l) {
         enc.push_back(build_conv_stack(encs.Get(l).As<Napi::Object>(), file.get()));
         dec.push_back(build_conv_stack(decs.Get(l).As<Napi::Object>(), file.get()));
@@ -47,8 +98,13 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
                                                  "bottleneck.level_blocks." + std::to_string(l) + ".k");
         books.emplace_back(k.data(), bins, width);
         hops.push_back(hl.Get(l).As<Napi::Number>().Int32Value());
+        if (cuda) cuda_levels.push_back(cuda_level(decs.Get(l).As<Napi::Object>(), k, bins, width, hops.back(), file.get()));
       }
       model_ = std::make_shared<VQVAE>(std::move(enc), std::move(dec), std::move(books), std::move(hops));
+      if (cuda) {
+        const std::string name = plan.Get("file").IsString() ? plan.Get("file").ToString().Utf8Value() : std::string("a VQ-VAE");
+        cuda_ = std::make_shared<CudaVQDecoder>(std::move(cuda_levels), name);
+      }
       return info.Env().Undefined();
     });
   }
@@ -102,11 +158,13 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
       require(n > 0 && tl > 0 && a.ElementLength() == size_t(n) * tl, "ERR_INVALID_ARGUMENT",
               "codes length does not match n * t");
       auto codes = std::make_shared<std::vector<int32_t>>(a.Data(), a.Data() + a.ElementLength());
+      std::shared_ptr<CudaVQDecoder> cuda = cuda_;
       return start_async_job(
           info.Env(),
-          [m, codes, n, tl, level](Progress& progress) -> Finisher {
+          [m, cuda, codes, n, tl, level](Progress& progress) -> Finisher {
             auto audio = std::make_shared<Buffer<float>>(
-                m->decode(codes->data(), n, tl, level, ThreadPool::global(), progress));
+                cuda ? cuda->decode(codes->data(), n, tl, level, progress)
+                     : m->decode(codes->data(), n, tl, level, ThreadPool::global(), progress));
             const size_t len = size_t(n) * tl * m->hop_length(level);
             return [audio, len](Napi::Env env) -> Napi::Value {
               // Zero-copy: the ArrayBuffer adopts the native buffer.
@@ -142,12 +200,25 @@ class VQVAEBinding : public Napi::ObjectWrap<VQVAEBinding> {
     });
   }
 
+  // backend() -> {backend: 'cpu' | 'cuda', description}: where decode runs (encode: the CPU).
+  Napi::Value Backend(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&]() -> Napi::Value {
+      model(info.Env());
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("backend", cuda_ ? "cuda" : "cpu");
+      o.Set("description", cuda_ ? cuda_->describe() : std::string("CPU engine"));
+      return o;
+    });
+  }
+
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     model_.reset();
+    cuda_.reset();  // device memory goes when no job in flight holds it
     return info.Env().Undefined();
   }
 
   std::shared_ptr<const VQVAE> model_;
+  std::shared_ptr<CudaVQDecoder> cuda_;
 };
 
 }  // namespace

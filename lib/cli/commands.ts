@@ -33,13 +33,14 @@ export interface EncodeArgs {
 }
 
 export async function encodeCommand(a: EncodeArgs, log: Log): Promise<void> {
-  log(`backend: ${engineBackend(a.backend).reason}`);
+  // Encoding runs on the CPU engine with every backend (once per prompt, not per window).
+  log(`backend: ${engineBackend(a.backend).reason}${a.backend === 'cuda' ? ' (encode itself runs on the CPU engine)' : ''}`);
   // The audio is read first, at the rate the VQ-VAE's metadata names: a bad file fails
   // before any weights are mapped (and without needing the native engine at all).
   const { hparams } = vqvaeHparamsOf(openModelFile(a.vqvae));
   const clips: Float32Array[] = [];
   for (const input of a.inputs) clips.push((await loadAudio(input, { sampleRate: hparams.sr })).samples);
-  const vq = await loadVQVAE(a.vqvae);
+  const vq = await loadVQVAE(a.vqvae, { backend: 'cpu' });
   try {
     const hop = vq.hopLengths[vq.levels - 1];
     // Codes line up across levels only for whole top-level frames, as in the original
@@ -115,9 +116,10 @@ export function batchOutputPaths(output: string, n: number): string[] {
 }
 
 export async function decodeCommand(a: DecodeArgs, log: Log): Promise<void> {
-  log(`backend: ${engineBackend(a.backend).reason}`);
+  const backend = engineBackend(a.backend);
+  log(`backend: ${backend.reason}`);
   const codes = readLevelCodes(a.codes, a.level);
-  const vq = await loadVQVAE(a.vqvae);
+  const vq = await loadVQVAE(a.vqvae, { backend });
   try {
     if (a.level >= vq.levels) {
       throw new JukeboxError('ERR_INVALID_ARGUMENT', `--level ${a.level}: ${a.vqvae} has levels 0..${vq.levels - 1}`);
@@ -225,8 +227,8 @@ export async function generateCommand(a: GenerateArgs, log: Log, signal?: AbortS
     );
   }
   const jb = explicit
-    ? await loadJukebox({ vqvae: a.vqvae, priors: a.priors, backend: a.backend })
-    : await loadJukebox({ model: a.model, backend: a.backend });
+    ? await loadJukebox({ vqvae: a.vqvae, priors: a.priors, backend: a.backend, samples: a.samples })
+    : await loadJukebox({ model: a.model, backend: a.backend, samples: a.samples });
   if (!explicit) log(`model: ${a.model ?? 'the default model (models/default)'}`);
   log(`backend: ${jb.backend.reason}`);
   try {

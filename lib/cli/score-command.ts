@@ -229,7 +229,8 @@ function inputsFromNpz(path: string): Omit<ScoreInput, 'mode'> {
 
 export async function scoreCommand(a: ScoreArgs, log: Log): Promise<void> {
   // The backend first: a refused --backend says so before any file is read.
-  log(`backend: ${engineBackend(a.backend).reason}`);
+  const backend = engineBackend(a.backend);
+  log(`backend: ${backend.reason}`);
   if (a.prior && a.inputs) {
     throw new JukeboxError('ERR_INVALID_ARGUMENT', `give CODES with --prior (${USAGE}), or a prior with --inputs (the older form), not both`);
   }
@@ -249,7 +250,7 @@ export async function scoreCommand(a: ScoreArgs, log: Log): Promise<void> {
     throw new JukeboxError('ERR_INVALID_ARGUMENT', '--mode chunked needs --prefix N: how many codes are prefilled before decoding');
   }
 
-  const prior = await loadPrior(priorPath, { vqvae: a.vqvae });
+  const prior = await loadPrior(priorPath, { vqvae: a.vqvae, backend });
   try {
     const s = prior.structure;
     // (An original .pth.tar prior took its structure from --vqvae, so it passes trivially.)

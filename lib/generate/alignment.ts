@@ -50,7 +50,7 @@ export async function lyricsAlignment(o: AlignmentOptions): Promise<Alignment> {
   if (func !== 6 && func !== 7) {
     throw new JukeboxError('ERR_HPARAMS', `${prior.path}: alignment_layer ${layer} does not attend to the lyrics (attention type ${func})`);
   }
-  const nCtx = s.nCtx, nTok = s.nTokens, L = s.prior.len, w = s.prior.width;
+  const nCtx = s.nCtx, nTok = s.nTokens, L = s.prior.len;
   const windowSamples = nCtx * s.rawToTokens;
   const realLength = o.codes.length;
   const total = Math.max(realLength, nCtx);
@@ -63,24 +63,19 @@ export async function lyricsAlignment(o: AlignmentOptions): Promise<Alignment> {
   // Later windows first, so earlier ones overwrite them where they overlap (as the original).
   for (const start of [...starts].reverse()) {
     const row = windowLabels(o.base, start, s.rawToTokens, windowSamples);
-    const { yCond, xCond: timing } = prior.labels(row.y.subarray(0, head4), 1);
+    const labels = row.y.slice(0, head4);
     const lyrics = row.y.slice(head4);
     const tokens = new Int32Array(L);
-    let xCond = timing ?? undefined;
-    let encoderKv: Float32Array | undefined;
     if (s.lyrics === 'combined') {
       tokens.set(lyrics);
       for (let t = 0; t < nCtx; t++) tokens[nTok + t] = z[start + t] + s.nVocab;
-      if (xCond) {
-        const padded = new Float32Array(L * w);
-        padded.set(xCond, nTok * w);
-        xCond = padded;
-      }
     } else {
       tokens.set(z.subarray(start, start + nCtx));
-      encoderKv = await prior.encodeLyrics(lyrics, 1, o.signal);
     }
-    const probs = await prior.attention({ tokens, n: 1, yCond, xCond, encoderKv, layer, head, signal: o.signal });
+    // One native call: labels, timing and the lyric encoder are computed by the engine.
+    const probs = await prior.attentionWindow({
+      tokens, n: 1, labels, lyrics: s.lyrics === 'encoder' ? lyrics : undefined, layer, head, signal: o.signal,
+    });
     const keys = probs.length / L;
     // Music queries x lyric keys: rows n_tokens.. of the combined sequence for prime attention.
     const q0 = s.lyrics === 'combined' ? nTok : 0;

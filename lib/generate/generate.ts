@@ -37,6 +37,8 @@ export interface LoadJukeboxOptions {
    * choice and its reason are in `jukebox.backend`.
    */
   backend?: Backend;
+  /** CUDA: samples per window the device models are first made for (the batch you will generate; default 1). */
+  samples?: number;
 }
 
 export interface GenerateProgress {
@@ -323,12 +325,12 @@ export async function loadJukebox(o: LoadJukeboxOptions = {}): Promise<Jukebox> 
     files = set;
     source = { name: set.name, dir: set.dir, vqvae: set.vqvae, priors: set.priors.map((p) => p ?? null) };
   }
-  const vqvae = await loadVQVAE(files.vqvae);
+  const vqvae = await loadVQVAE(files.vqvae, { backend });
   const priors: (Prior | undefined)[] = [];
   try {
     for (let l = 0; l < vqvae.levels; l++) {
       const path = files.priors[l];
-      const prior = path ? await loadPrior(path, { vqvae: files.vqvae }) : undefined;
+      const prior = path ? await loadPrior(path, { vqvae: files.vqvae, backend, samples: o.samples }) : undefined;
       if (prior) checkSameVQVAE(prior, vqvae);
       priors.push(prior);
     }

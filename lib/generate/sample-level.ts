@@ -58,7 +58,7 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
 export async function sampleLevel(o: SampleLevelOptions, existing: Int32Array[]): Promise<Int32Array[]> {
   const { prior, n } = o;
   const s = prior.structure;
-  const nCtx = s.nCtx, L = s.prior.len, w = s.prior.width;
+  const nCtx = s.nCtx, L = s.prior.len;
   if (existing.length !== n) throw new JukeboxError('ERR_INVALID_ARGUMENT', `expected codes for ${n} samples, got ${existing.length}`);
   const lengths = new Set(existing.map((c) => c.length));
   if (lengths.size !== 1) throw new JukeboxError('ERR_CODES', `level ${o.level}: the samples' existing codes differ in length`);
@@ -76,19 +76,16 @@ export async function sampleLevel(o: SampleLevelOptions, existing: Int32Array[])
     const cur = Math.max(0, Math.min(codes[0].length - start, length));
     if (length - cur <= 0) continue; // already sampled (continue / resume)
     const labels = o.labelsFor(start);
-    const { yCond, xCond: timing } = prior.labels(labels.y, n);
-    let xCond: Float32Array | undefined = timing ?? undefined;
+    let upper: Int32Array | undefined;
     if (s.upsampler) {
       const down = s.condDownsample;
-      const upper = new Int32Array(n * (nCtx / down));
+      upper = new Int32Array(n * (nCtx / down));
       for (let b = 0; b < n; b++) {
         const slice = o.upper![b].subarray(start / down, (start + nCtx) / down);
         if (slice.length !== nCtx / down) throw new JukeboxError('ERR_CODES', `level ${o.level + 1} codes are too short to condition window ${start}`);
         upper.set(slice, b * (nCtx / down));
       }
-      xCond = await prior.condition(upper, n, o.signal);
     }
-    const encoderKv = s.lyrics === 'encoder' ? await prior.encodeLyrics(labels.lyrics!, n, o.signal) : undefined;
     // The window's tokens: [lyric tokens][music codes (+ n_vocab)] for the combined model.
     const tokens = new Int32Array(n * L);
     for (let b = 0; b < n; b++) {
@@ -96,20 +93,16 @@ export async function sampleLevel(o: SampleLevelOptions, existing: Int32Array[])
       const prefix = codes[b].subarray(start, start + cur);
       for (let t = 0; t < cur; t++) tokens[b * L + lyricOffset + t] = prefix[t] + (lyricOffset ? s.nVocab : 0);
     }
-    if (lyricOffset && xCond) {
-      // x_cond covers the music positions; the lyric positions get zeros (prior_preprocess).
-      const padded = new Float32Array(n * L * w);
-      for (let b = 0; b < n; b++) padded.set(xCond.subarray(b * nCtx * w, (b + 1) * nCtx * w), (b * L + lyricOffset) * w);
-      xCond = padded;
-    }
-    const out = await prior.sample({
+    // One native call: the conditioning (labels, timing, the upper level's codes, the lyric
+    // encoder) is computed by the engine from these int32 rows, then the window is sampled.
+    const out = await prior.sampleWindow({
       n,
       tokens,
+      labels: labels.y,
+      upper,
+      lyrics: s.lyrics === 'encoder' ? labels.lyrics : undefined,
       prefix: lyricOffset + cur,
       end: lyricOffset + length,
-      yCond,
-      xCond,
-      encoderKv,
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,

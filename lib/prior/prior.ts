@@ -7,6 +7,7 @@
  * window) and the lyric encoder. Conditioning from labels and upper-level codes, the
  * KV-cached sampler and generate() itself are the next steps (see the issues).
  */
+import { engineBackend, type Backend, type BackendChoice } from '../backend.js';
 import { JukeboxError } from '../errors.js';
 import { mergeHparams } from '../hparams/merge.js';
 import type { Hparams } from '../hparams/presets.js';
@@ -25,7 +26,30 @@ export interface LoadPriorOptions {
   preset?: string;
   /** For .pth.tar files: JSON config of hyperparameters (original names). */
   config?: string;
+  /**
+   * 'auto' (default): CUDA when a GPU can run the model path, else the CPU; 'cuda' fails with
+   * ERR_BACKEND_UNAVAILABLE saying why when it cannot run; 'cpu' is the CPU engine. Or a choice
+   * already made (loadJukebox passes its own).
+   */
+  backend?: Backend | BackendChoice;
+  /** CUDA: samples per window the device model is first made for (default 1; grown when needed). */
+  samples?: number;
+  /** CUDA: fp16 KV caches (less memory and bandwidth; no longer token-equal to the CPU engine). */
+  kvF16?: boolean;
 }
+
+/** The int32 inputs a window is conditioned on; the engine computes the conditioning natively. */
+export interface WindowConditioning {
+  /** n rows of [total_length, offset, sample_length, artist, genre x max_bow_genre_size]. */
+  labels: Int32Array;
+  /** Upsamplers: n rows of the level above's codes under the window (n_ctx / cond_downsample each). */
+  upper?: Int32Array;
+  /** Lyric encoder models (5b_lyrics): n rows of n_tokens lyric tokens. Combined models carry them in `tokens`. */
+  lyrics?: Int32Array;
+}
+
+export type WindowSampleInput = Omit<SampleInput, 'yCond' | 'xCond' | 'encoderKv'> & WindowConditioning;
+export type WindowForwardInput = { tokens: Int32Array; n: number; signal?: AbortSignal } & WindowConditioning;
 
 export interface ForwardInput {
   /** n x len tokens (for the combined lyric model: lyric tokens, then music codes + n_vocab). */
@@ -104,6 +128,8 @@ interface NativePrior {
     encoderKv: Float32Array | null, layer: number, head: number, abort?: NativeAbortFlag,
   ): Promise<Float32Array>;
   sample(opts: Record<string, unknown>, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<SampleOutput>;
+  window(job: Record<string, unknown>, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<SampleOutput & { attention?: Float32Array }>;
+  backend(): { backend: 'cpu' | 'cuda'; description: string; deviceBytes: number };
   condition(z: Int32Array, n: number, t: number, onProgress?: (d: number, t: number) => void, abort?: NativeAbortFlag): Promise<Float32Array>;
   dispose(): void;
 }
@@ -135,12 +161,18 @@ export class Prior {
   readonly rawHparams: Hparams;
   /** Safetensors metadata of a converted file ({} for .pth.tar). */
   readonly metadata: Record<string, string>;
+  /** The backend its windows run on, what was asked for, and why. */
+  readonly backend: BackendChoice;
   #native: NativePrior | undefined;
   #inflight = new Set<NativeAbortFlag>();
 
   /** @internal use loadPrior */
-  constructor(path: string, raw: Hparams, structure: PriorStructure, handle: NativePrior, metadata: Record<string, string> = {}) {
+  constructor(
+    path: string, raw: Hparams, structure: PriorStructure, handle: NativePrior, metadata: Record<string, string> = {},
+    backend: BackendChoice = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
+  ) {
     this.path = path;
+    this.backend = backend;
     this.metadata = metadata;
     this.rawHparams = raw;
     this.structure = structure;
@@ -166,6 +198,37 @@ export class Prior {
     const { signal, onProgress, xCond, ...rest } = x;
     const opts = { ...rest, xCond, xCondLen: xCond ? xCond.length / (x.n * w) : L };
     return this.#run(signal, (flag) => this.#handle().sample(opts, onProgress, flag));
+  }
+
+  /**
+   * Samples one window conditioned natively: int32 label rows, the upper level's codes
+   * (upsamplers) and lyric tokens (lyric encoder models) go in; the label/timing, upsampler
+   * and lyric-encoder conditioning is computed by the engine, so no n x n_ctx x width floats
+   * pass through JS. Same tokens as sample() with the conditioning computed by labels() /
+   * condition() / encodeLyrics().
+   */
+  async sampleWindow(x: WindowSampleInput): Promise<SampleOutput> {
+    const { signal, onProgress, ...rest } = x;
+    return this.#run(signal, (flag) => this.#handle().window({ kind: 'sample', ...rest, ...this.#musicOffset() }, onProgress, flag));
+  }
+
+  /** A teacher-forced forward over one window, conditioned natively (see sampleWindow). */
+  async forwardWindow(x: WindowForwardInput): Promise<Float32Array> {
+    const { signal, ...rest } = x;
+    const out = await this.#run(signal, (flag) => this.#handle().window({ kind: 'forward', ...rest, ...this.#musicOffset() }, undefined, flag));
+    return (out as unknown as { logits: Float32Array }).logits;
+  }
+
+  /** One head's attention probabilities over one window, conditioned natively: n x len x keys. */
+  async attentionWindow(x: WindowForwardInput & { layer: number; head: number }): Promise<Float32Array> {
+    const { signal, ...rest } = x;
+    const out = await this.#run(signal, (flag) => this.#handle().window({ kind: 'attention', ...rest, ...this.#musicOffset() }, undefined, flag));
+    return out.attention!;
+  }
+
+  /** Combined lyric models: the music positions (and their conditioning) start after the lyric tokens. */
+  #musicOffset(): { musicOffset: number } {
+    return { musicOffset: this.structure.lyrics === 'combined' ? this.structure.nTokens : 0 };
   }
 
   /**
@@ -206,6 +269,16 @@ export class Prior {
     return this.#run(signal, (flag) => this.#handle().condition(upper, n, upper.length / n, undefined, flag));
   }
 
+  /** Where this prior runs now: the backend, a description (the device), and the device memory it holds. */
+  runtime(): { backend: 'cpu' | 'cuda'; description: string; deviceBytes: number } {
+    return this.#handle().backend();
+  }
+
+  /**
+   * Frees the model at once: jobs in flight are aborted (their promises reject with
+   * ERR_ABORTED) and the device memory goes when the last of them has stopped, within a few
+   * tokens.
+   */
   dispose(): void {
     for (const f of this.#inflight) f.abort();
     this.#native?.dispose();
@@ -228,13 +301,23 @@ export async function loadPrior(path: string, opts: LoadPriorOptions = {}): Prom
   const { raw, vq } = priorHparamsOf(file, opts);
   const structure = priorStructure(raw, vq, path);
   checkTensors(file, priorKeys(structure), 'prior');
+  const choice = typeof opts.backend === 'object' ? opts.backend : engineBackend(opts.backend ?? 'auto');
+  if (opts.samples !== undefined && !(Number.isInteger(opts.samples) && opts.samples >= 1 && opts.samples <= 4096)) {
+    throw new JukeboxError('ERR_INVALID_ARGUMENT', `samples must be an integer in [1, 4096], got ${opts.samples}`);
+  }
   // Vectors (biases, LayerNorms, start tokens) are always read as fp32 by the engine.
-  const plan = { file: path, ...priorPlan(structure, (key): NativeWeight => nativeWeight(file, key)) };
+  const plan = {
+    file: path,
+    backend: choice.used,
+    samples: opts.samples ?? 1,
+    kvF16: opts.kvF16 === true,
+    ...priorPlan(structure, (key): NativeWeight => nativeWeight(file, key)),
+  };
   let handle: NativePrior;
   try {
     handle = new (nativePriorClass())(plan);
   } catch (e) {
     throw toJukeboxError(e, path);
   }
-  return new Prior(path, raw, structure, handle, file.metadata);
+  return new Prior(path, raw, structure, handle, file.metadata, choice);
 }

@@ -2,6 +2,7 @@
  * loadVQVAE: the VQ-VAE of a converted .safetensors file (or an original .pth.tar) ready
  * to encode audio into codes and decode codes into audio, in native code off the JS thread.
  */
+import { engineBackend, type Backend, type BackendChoice } from '../backend.js';
 import { JukeboxError } from '../errors.js';
 import { mergeHparams } from '../hparams/merge.js';
 import type { Hparams } from '../hparams/presets.js';
@@ -41,6 +42,11 @@ export interface LoadVQVAEOptions {
   preset?: string;
   /** For .pth.tar files: JSON config of hyperparameters (original names). */
   config?: string;
+  /**
+   * Where decode runs: 'auto' (default: CUDA when a GPU can run the model path), 'cuda', 'cpu',
+   * or a choice already made (loadJukebox passes its own). Encode runs on the CPU engine.
+   */
+  backend?: Backend | BackendChoice;
 }
 
 /** Codes of one level for a batch: `data` holds n rows of t codes. */
@@ -105,12 +111,18 @@ export class VQVAE {
   readonly hopLengths: number[];
   readonly sampleRate: number;
   readonly codebookSize: number;
+  /** Where decode runs, what was asked for, and why (encode runs on the CPU engine). */
+  readonly backend: BackendChoice;
   #native: NativeVQVAE | undefined;
   #inflight = new Set<NativeAbortFlag>();
 
   /** @internal use loadVQVAE */
-  constructor(path: string, raw: Hparams, h: VQVAEHparams, layout: VQVAELayout, handle: NativeVQVAE) {
+  constructor(
+    path: string, raw: Hparams, h: VQVAEHparams, layout: VQVAELayout, handle: NativeVQVAE,
+    backend: BackendChoice = { requested: 'cpu', used: 'cpu', reason: 'CPU' },
+  ) {
     this.path = path;
+    this.backend = backend;
     this.rawHparams = raw;
     this.hparams = h;
     this.levels = h.levels;
@@ -237,12 +249,14 @@ export async function loadVQVAE(path: string, opts: LoadVQVAEOptions = {}): Prom
   const file = openModelFile(path);
   const { raw, hparams } = vqvaeHparamsOf(file, opts);
   const layout = validateVQVAEFile(file, hparams);
+  const choice = typeof opts.backend === 'object' ? opts.backend : engineBackend(opts.backend ?? 'auto');
   const plan = {
     file: path,
     hopLengths: layout.hopLengths,
     encoders: layout.encoders.map((s) => nativeStack(file, s)),
     decoders: layout.decoders.map((s) => nativeStack(file, s)),
     codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: nativeWeight(file, c.name) })),
+    backend: choice.used,
   };
   let handle: NativeVQVAE;
   try {
@@ -250,5 +264,5 @@ export async function loadVQVAE(path: string, opts: LoadVQVAEOptions = {}): Prom
   } catch (e) {
     throw toJukeboxError(e, path);
   }
-  return new VQVAE(path, raw, hparams, layout, handle);
+  return new VQVAE(path, raw, hparams, layout, handle, choice);
 }
