@@ -176,7 +176,8 @@ void probe_library(CudaBackendStatus& s) {
 
 // The emulation build of the backend (cuda/emu, JB_CUDA_CAP_EMULATED) loads and probes like
 // any other library, but runs the kernels on the CPU: it is reported as such and never
-// offered for generation, whatever it implements.
+// chosen by 'auto'; asked for by name (--backend cuda) it runs the models, which is how the
+// CUDA path is tested without a GPU (csrc/backend/cuda_device.cc cuda_model_support).
 void probe(CudaBackendStatus& s) {
   probe_library(s);
   if (!s.library_loaded || !(s.capabilities & JB_CUDA_CAP_EMULATED)) return;
@@ -184,7 +185,7 @@ void probe(CudaBackendStatus& s) {
   s.available = false;
   s.reason = "cuda (emulated on the CPU): " + s.library +
              " is the emulation build of the CUDA backend (cuda/emu), which runs the CUDA kernels on the CPU to test them "
-             "without a GPU; it is never used for generation" +
+             "without a GPU; 'auto' never uses it (--backend cuda runs it, slowly)" +
              (why.empty() ? std::string() : " (" + why + ")");
 }
 

@@ -158,7 +158,10 @@ typedef struct jb_cuda_prior_desc {
 typedef struct jb_cuda_prior jb_cuda_prior;
 
 /* Progress of a job: called on the calling thread between batches of work (every
- * `check_every` tokens of a window, or per layer of a prefill). Return nonzero to stop. */
+ * `check_every` tokens of a window, and after each prefill chunk), with done and total in
+ * positions (a window: done = prefix positions prefilled + tokens decoded, total = end; a
+ * forward: positions of len). Return nonzero to stop: the job returns JB_CUDA_ERR_ABORTED and
+ * the model stays usable. */
 typedef int (*jb_cuda_progress_fn)(void* user, double done, double total);
 
 /* One window of a prior for n samples. Host arrays; the call returns when the job is done

@@ -48,7 +48,34 @@ __global__ void layer_norm_kernel(const float* x, int width, const float* __rest
   for (int i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * g[i] + b[i];
 }
 
+// y = LayerNorm(h + a): the decode step's add before ln_1 fused into the norm (one launch
+// instead of two; the sum is rounded once, as add_kernel rounds it, and read twice).
+__global__ void add_layer_norm_kernel(const float* __restrict__ h, const float* __restrict__ a, int width, const float* __restrict__ g,
+                                      const float* __restrict__ b, float* __restrict__ y) {
+  __shared__ float shared[32];
+  const float* hr = h + size_t(blockIdx.x) * width;
+  const float* ar = a + size_t(blockIdx.x) * width;
+  float* yr = y + size_t(blockIdx.x) * width;
+  float s = 0.0f;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) s += __fadd_rn(hr[i], ar[i]);
+  const float mean = block_sum(s, shared) / float(width);
+  float v = 0.0f;
+  for (int i = threadIdx.x; i < width; i += blockDim.x) {
+    const float d = __fadd_rn(hr[i], ar[i]) - mean;
+    v = fmaf(d, d, v);
+  }
+  const float inv = rsqrtf(block_sum(v, shared) / float(width) + 1e-5f);
+  for (int i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (__fadd_rn(hr[i], ar[i]) - mean) * inv * g[i] + b[i];
+}
+
 }  // namespace
+
+cudaError_t add_layer_norm(const float* h, const float* a, int rows, int width, const float* g, const float* b, float* y,
+                           cudaStream_t stream) {
+  if (rows < 1 || width < 1) return cudaErrorInvalidValue;
+  JB_LAUNCH(add_layer_norm_kernel, rows, kThreads, 0, stream)(h, a, width, g, b, y);
+  return cudaGetLastError();
+}
 
 cudaError_t layer_norm(const float* x, int rows, int width, const float* g, const float* b, float* y, cudaStream_t stream) {
   if (rows < 1 || width < 1) return cudaErrorInvalidValue;

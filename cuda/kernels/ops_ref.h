@@ -171,6 +171,55 @@ inline void attend_decode(const gpu::AttnGeom& g, int pos, int n, int heads, int
     }
 }
 
+/**
+ * The decoder convolutions (kernels/conv1d.cu conv1d, both algorithms): PyTorch Conv1d
+ * (w: cout, cin, kernel) or ConvTranspose1d (w: cin, cout, kernel) on NCT tensors, written as
+ * the engine's conv1d_ref / conv_transpose1d_ref (csrc/cpu/conv1d_ref.cc): each output a
+ * double sum from the bias over ci, then k, in order (so the same bits; the parity program
+ * checks it), with the kernels' epilogue: ReLU on x as read, and y = y + scale * conv when
+ * accumulating. tout: conv_out_len.
+ */
+inline long long conv_out_len(int kernel, int stride, int pad, int dilation, bool transposed, int tin) {
+  const long long span = (long long)dilation * (kernel - 1);
+  if (transposed) return ((long long)tin - 1) * stride - 2LL * pad + span + 1;
+  const long long a = (long long)tin + 2LL * pad - span - 1;
+  return (a >= 0 ? a / stride : -((-a + stride - 1) / stride)) + 1;
+}
+inline void conv1d(int cin, int cout, int kernel, int stride, int pad, int dilation, bool transposed, const float* x, int n, int tin,
+                   const float* w, const float* bias, float* y, bool relu_input, bool accumulate, float scale) {
+  const long long tout = conv_out_len(kernel, stride, pad, dilation, transposed, tin);
+  for (int b = 0; b < n; ++b)
+    for (int co = 0; co < cout; ++co)
+      for (long long t = 0; t < tout; ++t) {
+        double acc = bias ? bias[co] : 0.0;
+        for (int ci = 0; ci < cin; ++ci)
+          for (int k = 0; k < kernel; ++k) {
+            long long s;
+            if (!transposed) {
+              s = t * stride + (long long)k * dilation - pad;
+            } else {
+              const long long num = t + pad - (long long)k * dilation;  // y[t] gathers x[s] with s*stride - pad + k*dil == t
+              if (num < 0 || num % stride != 0) continue;
+              s = num / stride;
+            }
+            if (s < 0 || s >= tin) continue;
+            float xv = x[(size_t(b) * cin + ci) * tin + size_t(s)];
+            if (relu_input && xv < 0.0f) xv = 0.0f;
+            const float wv = transposed ? w[(size_t(ci) * cout + co) * kernel + k] : w[(size_t(co) * cin + ci) * kernel + k];
+            acc += double(wv) * xv;
+          }
+        float& out = y[(size_t(b) * cout + co) * size_t(tout) + size_t(t)];
+        out = accumulate ? out + scale * float(acc) : float(acc);
+      }
+}
+
+/** The codebook lookup (kernels/conv1d.cu dequantize): out[b][c][i] = codebook[codes[b][i]][c]. */
+inline void dequantize(const int32_t* codes, int n, int t, const float* codebook, int width, float* out) {
+  for (int b = 0; b < n; ++b)
+    for (int c = 0; c < width; ++c)
+      for (int i = 0; i < t; ++i) out[(size_t(b) * width + c) * t + i] = codebook[size_t(codes[size_t(b) * t + i]) * width + c];
+}
+
 /** Host mirror of decode_layer.h's weights: fp16 matrices (in, out), fp32 vectors; caches fp16. */
 struct HostLayer {
   int attn_func = 0;
@@ -207,6 +256,155 @@ inline void decode_layer_step(const HostLayer& l, int width, int state, int mlp,
   bias_quick_gelu(mid.data(), nullptr, n, mlp);
   gemv_f16(mid.data(), n, mlp, w, l.mlp_proj_w, false, l.mlp_proj_b, x.data());
   residual(h, a.data(), x.data(), size_t(n) * w, res_scale);
+}
+
+
+// ---- the model path's kernels (gemm.cu, gemv.cu dtypes, attn_chunk, kv_store_chunk, embed.cu)
+
+/** bf16 bits -> fp32 (exact). */
+inline float bf16_to_float_bits(uint16_t h) { return gpu::f32_from_bits(uint32_t(h) << 16); }
+
+/** Element i of a weight array of dtype 0 (fp32), 1 (fp16) or 2 (bf16), as fp32. */
+inline float weight_at(const void* w, int dtype, size_t i) {
+  switch (dtype) {
+    case 1: return gpu::half_to_float_bits(static_cast<const uint16_t*>(w)[i]);
+    case 2: return bf16_to_float_bits(static_cast<const uint16_t*>(w)[i]);
+    default: return static_cast<const float*>(w)[i];
+  }
+}
+
+inline float quick_gelu(float u) { return u * (1.0f / (1.0f + std::exp(-1.702f * u))); }
+
+/**
+ * The reference of gemm() and gemv() for any weight dtype: y = x . W + bias (then quick-GELU
+ * when gelu), W (K, N) or (N, K) when transposed; each output a double sum over k in order from
+ * the bias, as matmul_ref (the engine's) computes it.
+ */
+inline void gemm_any(const float* x, int M, int K, int N, int ldx, const void* w, int dtype, bool transposed, const float* bias, float* y,
+                     int ldy, bool gelu) {
+  std::vector<double> acc(static_cast<size_t>(N));
+  for (int m = 0; m < M; ++m) {
+    for (int n = 0; n < N; ++n) acc[size_t(n)] = bias ? bias[n] : 0.0;
+    for (int k = 0; k < K; ++k) {
+      const double xk = x[size_t(m) * ldx + k];
+      for (int n = 0; n < N; ++n) acc[size_t(n)] += xk * weight_at(w, dtype, transposed ? size_t(n) * K + k : size_t(k) * N + n);
+    }
+    for (int n = 0; n < N; ++n) {
+      const float v = float(acc[size_t(n)]);
+      y[size_t(m) * ldy + n] = gelu ? quick_gelu(v) : v;
+    }
+  }
+}
+
+/** add_layer_norm: y = LayerNorm(h + a), the sum rounded to fp32 first. */
+inline void add_layer_norm(const float* h, const float* a, int rows, int width, const float* g, const float* b, float* y) {
+  std::vector<float> s(size_t(rows) * width);
+  for (size_t i = 0; i < s.size(); ++i) s[i] = h[i] + a[i];
+  layer_norm(s.data(), rows, width, g, b, y);
+}
+
+/** Cache element types of the references: float, or uint16_t fp16 bits. */
+inline void cache_put(float* c, size_t at, float v) { c[at] = v; }
+inline void cache_put(uint16_t* c, size_t at, float v) { c[at] = gpu::float_to_half_rne(v); }
+inline float cache_get(const float* c, size_t at) { return c[at]; }
+inline float cache_get(const uint16_t* c, size_t at) { return gpu::half_to_float_bits(c[at]); }
+inline float round_as(float v, const float*) { return v; }
+inline float round_as(float v, const uint16_t*) { return gpu::half_to_float_bits(gpu::float_to_half_rne(v)); }
+
+/** kv_store of either cache type (positions stored one at a time, in order: the engine's put). */
+template <typename T>
+inline void kv_store_t(const gpu::AttnGeom& g, int pos, int n, int heads, int dh, const float* k, const float* v, int ld, T* kc, T* vc) {
+  const int row = gpu::kv_put_row(g, pos), rows = gpu::kv_rows(g);
+  if (row < 0) return;
+  for (int b = 0; b < n; ++b)
+    for (int h = 0; h < heads; ++h)
+      for (int d = 0; d < dh; ++d) {
+        const size_t at = gpu::kv_index(rows, heads, dh, b, h, row, d);
+        cache_put(kc, at, k[size_t(b) * ld + h * dh + d]);
+        cache_put(vc, at, v[size_t(b) * ld + h * dh + d]);
+      }
+}
+
+/** kv_store_chunk: the chunk's positions stored one after another (the later wins a ring row). */
+template <typename T>
+inline void kv_store_chunk(const gpu::AttnGeom& g, int p0, int c, int n, int heads, int dh, const float* k, const float* v, int ld, T* kc,
+                           T* vc) {
+  if (g.func == gpu::kAttnEncDec) return;
+  std::vector<float> kr(size_t(n) * heads * dh), vr(kr.size());
+  const int st = heads * dh;
+  for (int i = 0; i < c; ++i) {
+    for (int b = 0; b < n; ++b)
+      for (int e = 0; e < st; ++e) {
+        kr[size_t(b) * st + e] = k[(size_t(b) * c + i) * ld + e];
+        vr[size_t(b) * st + e] = v[(size_t(b) * c + i) * ld + e];
+      }
+    kv_store_t(g, p0 + i, n, heads, dh, kr.data(), vr.data(), st, kc, vc);
+  }
+}
+
+/**
+ * attn_chunk: queries [p0, p0 + c) (rows (b, i) of qkv, stride ld; k at koff, v at voff) over
+ * their visible keys, j >= p0 from the rows (rounded as T), j < p0 from the cache, softmax with
+ * the row maximum as the engine's attention_forward. probs: optional n x probs_len x keys of
+ * head probs_head (only visible keys written).
+ */
+template <typename T>
+inline void attn_chunk(const gpu::AttnGeom& g, int p0, int c, int n, int heads, int dh, const float* qkv, int ld, int koff, int voff,
+                       const T* kc, const T* vc, float* out, int ldo, float* probs = nullptr, int probs_head = 0, int probs_len = 0) {
+  const float scale = gpu::attn_score_scale(dh);
+  const int rows = gpu::kv_rows(g), keys = gpu::attn_key_positions(g);
+  std::vector<float> w(size_t(keys > 0 ? keys : 1)), kv(size_t(2 * dh));
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < c; ++i)
+      for (int h = 0; h < heads; ++h) {
+        const int pos = p0 + i;
+        const gpu::KeySpan span = gpu::visible_keys(g, pos);
+        float* o = out + (size_t(b) * c + i) * ldo + size_t(h) * dh;
+        for (int d = 0; d < dh; ++d) o[d] = 0.0f;
+        const int count = span.zero_output ? 0 : span.count;
+        if (count == 0) continue;
+        const float* q = qkv + (size_t(b) * c + i) * ld + size_t(h) * dh;
+        auto key = [&](int j, int d, bool value) -> float {
+          if (g.func != gpu::kAttnEncDec && j >= p0)
+            return round_as(qkv[(size_t(b) * c + (j - p0)) * ld + (value ? voff : koff) + size_t(h) * dh + d], kc);
+          const int row = g.func == gpu::kAttnEncDec ? j : gpu::kv_put_row(g, j);
+          return cache_get(value ? vc : kc, gpu::kv_index(rows, heads, dh, b, h, row, d));
+        };
+        float mx = -INFINITY;
+        for (int t = 0; t < count; ++t) {
+          float s = 0.0f;
+          for (int d = 0; d < dh; ++d) s += q[d] * key(span.at(t), d, false);
+          w[size_t(t)] = s * scale;
+          mx = w[size_t(t)] > mx ? w[size_t(t)] : mx;
+        }
+        float sum = 0.0f;
+        for (int t = 0; t < count; ++t) sum += (w[size_t(t)] = std::exp(w[size_t(t)] - mx));
+        const float inv = 1.0f / sum;
+        for (int t = 0; t < count; ++t) {
+          const float p = w[size_t(t)] * inv;
+          if (probs && h == probs_head) probs[(size_t(b) * probs_len + pos) * keys + span.at(t)] = p;
+          for (int d = 0; d < dh; ++d) o[d] += p * key(span.at(t), d, true);
+        }
+      }
+}
+
+/**
+ * embed (kernels/embed.cu): rows (b, i) of positions p = p0 + i as Autoregressive::embed:
+ * (start-or-token row + pos_emb row) + x_cond row. Embeddings of any dtype, stored (rows, w).
+ */
+inline void embed(const void* x_emb, int x_dtype, const void* pos_emb, int p_dtype, const float* y_cond, const float* start, const float* x_cond,
+                  int xc_len, const int32_t* tokens, int len, int w, int n, int c, int p0, float* h) {
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < c; ++i) {
+      const int p = p0 + i;
+      const float* st = y_cond ? y_cond + size_t(b) * w : start;
+      const float* xc = x_cond ? x_cond + (size_t(b) * xc_len + (xc_len == 1 ? 0 : p)) * w : nullptr;
+      const int32_t tok = p > 0 ? tokens[size_t(b) * len + p - 1] : 0;
+      for (int k = 0; k < w; ++k) {
+        const float row = p == 0 ? st[k] : weight_at(x_emb, x_dtype, size_t(tok) * w + k);
+        h[(size_t(b) * c + i) * w + k] = (row + weight_at(pos_emb, p_dtype, size_t(p) * w + k)) + (xc ? xc[k] : 0.0f);
+      }
+    }
 }
 
 }  // namespace gpu_ref

@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 
 #include "../common/online_softmax.h"
+#include "wtype.cuh"
 
 namespace jb {
 namespace cuda {
@@ -51,6 +52,37 @@ __device__ __forceinline__ void warp_attend_key(const float qv[kDimsPerLane], co
   for (int i = 0; i < kDimsPerLane; ++i) {
     const int d = lane + 32 * i;
     if (d < dh) acc[i] = fmaf(p, to_float(v[d]), acc[i] * r);
+  }
+}
+
+/** The score (q . k) * scale of one key whose elements are read as type R would hold them
+ *  (a chunk's fp32 key rows read as the fp16 cache would store them: prefill and decode then
+ *  see the same keys). */
+template <typename R, typename K>
+__device__ __forceinline__ float warp_score(const float qv[kDimsPerLane], const K* __restrict__ k, int dh, int lane, float scale) {
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kDimsPerLane; ++i) {
+    const int d = lane + 32 * i;
+    if (d < dh) s = fmaf(qv[i], round_as<R>(to_float(k[d])), s);
+  }
+  return warp_sum(s) * scale;
+}
+
+/** warp_attend_key with the key and value rounded as type R (see warp_score). */
+template <typename R, typename K>
+__device__ __forceinline__ void warp_attend_key_as(const float qv[kDimsPerLane], const K* __restrict__ k, const K* __restrict__ v, int dh,
+                                                   int lane, float scale, gpu::SoftmaxPartial& st, float acc[kDimsPerLane]) {
+  const float s = warp_score<R>(qv, k, dh, lane, scale);
+  const float m = fmaxf(st.m, s);
+  const float r = gpu::softmax_rescale(st.m, m);
+  const float p = expf(s - m);
+  st.m = m;
+  st.l = st.l * r + p;
+#pragma unroll
+  for (int i = 0; i < kDimsPerLane; ++i) {
+    const int d = lane + 32 * i;
+    if (d < dh) acc[i] = fmaf(p, round_as<R>(to_float(v[d])), acc[i] * r);
   }
 }
 

@@ -30,24 +30,7 @@
 #define JB_CUDA_MIN_CC 80
 #endif
 
-struct jb_cuda_context {
-  int device = 0;
-  std::string device_name;
-  int multiprocessors = 1;
-  cudaStream_t stream = nullptr;
-  std::mutex mutex;
-  std::set<jb_cuda_buffer*> buffers;
-  uint64_t bytes = 0;
-  float* work = nullptr;  // kernels' workspace (flash-decoding partials), grown on demand
-  size_t work_floats = 0;
-};
-
-struct jb_cuda_buffer {
-  jb_cuda_context* ctx = nullptr;
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  std::string what;
-};
+// struct jb_cuda_context and jb_cuda_buffer: internal.h (shared with the model entries).
 
 namespace jb {
 namespace cuda {
@@ -238,6 +221,27 @@ void context_destroy(jb_cuda_context* ctx) {
   if (!ctx) return;
   cudaSetDevice(ctx->device);
   if (ctx->stream) cudaStreamSynchronize(ctx->stream);
+  // The models first (each frees its own device memory and leaves the list).
+  for (;;) {
+    jb_cuda_prior* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(ctx->mutex);
+      if (ctx->priors.empty()) break;
+      p = *ctx->priors.begin();
+    }
+    prior_free(p);
+  }
+  for (;;) {
+    jb_cuda_vqvae* v = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(ctx->mutex);
+      if (ctx->vqvaes.empty()) break;
+      v = *ctx->vqvaes.begin();
+    }
+    vqvae_free(v);
+    std::lock_guard<std::mutex> lock(ctx->mutex);
+    ctx->vqvaes.erase(v);  // in case vqvae_free does not take itself off the list
+  }
   for (jb_cuda_buffer* b : ctx->buffers) {
     cudaFree(b->ptr);
     delete b;

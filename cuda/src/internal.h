@@ -3,9 +3,41 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "jukebox_cuda.h"
+
+// A context (include/jukebox_cuda.h): one device, one non-blocking stream, its buffers and
+// its models. Here rather than in api.cc so the model entries (prior_model.cu,
+// vqvae_model.cu) reach the stream, the device and the locks.
+struct jb_cuda_context {
+  int device = 0;
+  std::string device_name;
+  int multiprocessors = 1;
+  cudaStream_t stream = nullptr;
+  std::mutex mutex;  // the bookkeeping below (buffers, bytes, models); held briefly
+  std::set<jb_cuda_buffer*> buffers;
+  uint64_t bytes = 0;     // device bytes of the buffers and models of this context
+  float* work = nullptr;  // kernels' workspace (flash-decoding partials), grown on demand
+  size_t work_floats = 0;
+  // Models created in this context; context_destroy frees what is still listed (through
+  // prior_free / vqvae_free, which take themselves off the list).
+  std::set<jb_cuda_prior*> priors;
+  std::set<jb_cuda_vqvae*> vqvaes;
+  // One job at a time per context (a window, a forward, a decode): held for the whole job,
+  // apart from `mutex`, so a progress callback may still call memory_info.
+  std::mutex job;
+};
+
+struct jb_cuda_buffer {
+  jb_cuda_context* ctx = nullptr;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  std::string what;
+};
 
 namespace jb {
 namespace cuda {

@@ -14,7 +14,7 @@
 //                      head, 128 blocks); small: the same case types at shapes an emulated
 //                      run does in seconds. Default: full on a GPU, small under emulation.
 //   --only G[,G...]    run only these groups: gemv layer_norm gelu residual attn_decode
-//                      attn_prefill conv dequantize sampling layer graph
+//                      attn_prefill conv dequantize sampling layer graph gemm attn_chunk embed
 //   --list             print the groups and exit
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -490,8 +490,11 @@ void prefill_case(int func, int len, int bc, int prime, int enc, int n, int head
   report(name, worst, 3e-5);
 }
 
-// A decoder convolution vs the engine's conv1d_ref / conv_transpose1d_ref, plain, with the
-// input ReLU and as a residual accumulate.
+// A decoder convolution vs its reference (gpu_ref::conv1d, itself checked equal to the
+// engine's conv1d_ref / conv_transpose1d_ref bit for bit here), plain, with the input ReLU
+// and as a residual accumulate, through the tiled implicit GEMM and the direct kernel (the
+// Auto choice is one of the two). Tolerance relative to sum |w x| + |b| (+ |y0|): fp32
+// accumulation vs the reference's double.
 void conv_case(jb::cuda::ConvShape c, int n, int tin, bool relu, bool accumulate) {
   jb::ConvParams p;
   p.cin = c.cin;
@@ -507,27 +510,41 @@ void conv_case(jb::cuda::ConvShape c, int n, int tin, bool relu, bool accumulate
     return;
   }
   const std::vector<float> x = randn(size_t(n) * c.cin * tin), w = randn(size_t(c.cin) * c.cout * c.kernel, 0.3f), bias = randn(c.cout);
-  std::vector<float> xr = x;
-  if (relu) for (auto& v : xr) v = std::max(v, 0.0f);
-  std::vector<float> want(size_t(n) * c.cout * tout);
-  (c.transposed ? jb::conv_transpose1d_ref : jb::conv1d_ref)(p, xr.data(), n, tin, w.data(), bias.data(), want.data());
-  // the size of the terms, for a tolerance relative to them (fp32 vs the reference's double)
-  std::vector<float> ax(xr), aw(w), ab(bias), mag(want.size());
-  for (auto* v : {&ax, &aw, &ab}) for (auto& e : *v) e = std::fabs(e);
-  (c.transposed ? jb::conv_transpose1d_ref : jb::conv1d_ref)(p, ax.data(), n, tin, aw.data(), ab.data(), mag.data());
-  const std::vector<float> y0 = randn(want.size());
+  const std::vector<float> y0 = randn(size_t(n) * c.cout * tout);
   const float scale = 0.3f;
-  if (accumulate) for (size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + scale * want[i];
-  Dev<float> dx(x), dw(w), db(bias), dy(y0);
-  CUDA_OK(jb::cuda::conv1d(c, dx.p, n, tin, dw.p, db.p, dy.p, relu, accumulate, scale, 0));
-  CUDA_OK(cudaDeviceSynchronize());
-  const std::vector<float> got = dy.get();
-  double worst = 0;
-  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1e-6 + mag[i] + (accumulate ? std::fabs(y0[i]) : 0.0)));
-  char name[160];
+  std::vector<float> want = y0;
+  jb::gpu_ref::conv1d(c.cin, c.cout, c.kernel, c.stride, c.pad, c.dilation, c.transposed, x.data(), n, tin, w.data(), bias.data(), want.data(),
+                      relu, accumulate, scale);
+  char name[200];
   std::snprintf(name, sizeof name, "conv%s cin=%d cout=%d k=%d s=%d p=%d d=%d n=%d tin=%d%s%s", c.transposed ? "_transpose1d" : "1d", c.cin, c.cout, c.kernel,
                 c.stride, c.pad, c.dilation, n, tin, relu ? " relu" : "", accumulate ? " accumulate" : "");
-  report(name, worst, 1e-6 * std::sqrt(double(c.cin * c.kernel)) + 1e-7);  // relative to sum |w x| + |b|
+  {  // the reference is the engine's op
+    std::vector<float> xr = x, eng(want.size());
+    if (relu) for (auto& v : xr) v = std::max(v, 0.0f);
+    (c.transposed ? jb::conv_transpose1d_ref : jb::conv1d_ref)(p, xr.data(), n, tin, w.data(), bias.data(), eng.data());
+    if (accumulate) for (size_t i = 0; i < eng.size(); ++i) eng[i] = y0[i] + scale * eng[i];
+    size_t bad = 0;
+    for (size_t i = 0; i < eng.size(); ++i) bad += std::memcmp(&eng[i], &want[i], sizeof(float)) != 0;
+    report(std::string(name) + " ref == engine (bit-exact)", double(bad), 0.0);
+  }
+  // the size of the terms, for a tolerance relative to them
+  std::vector<float> ax(x), aw(w), ab(bias), mag(want.size());
+  for (auto* v : {&ax, &aw, &ab}) for (auto& e : *v) e = std::fabs(e);
+  jb::gpu_ref::conv1d(c.cin, c.cout, c.kernel, c.stride, c.pad, c.dilation, c.transposed, ax.data(), n, tin, aw.data(), ab.data(), mag.data(),
+                      false, false, 1.0f);
+  jb::cuda::ConvPlan plan;
+  const bool tiled_ok = jb::cuda::conv_plan(c, &plan);
+  for (jb::cuda::ConvAlgo algo : {jb::cuda::ConvAlgo::Tiled, jb::cuda::ConvAlgo::Direct}) {
+    if (algo == jb::cuda::ConvAlgo::Tiled && !tiled_ok) continue;
+    Dev<float> dx(x), dw(w), db(bias), dy(y0);
+    CUDA_OK(jb::cuda::conv1d(c, dx.p, n, tin, dw.p, db.p, dy.p, relu, accumulate, scale, 0, algo));
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> got = dy.get();
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1e-6 + (accumulate ? scale * mag[i] + std::fabs(y0[i]) : mag[i])));
+    report(std::string(name) + (algo == jb::cuda::ConvAlgo::Tiled ? " tiled" : " direct"), worst, 1e-6 * std::sqrt(double(c.cin * c.kernel)) + 1e-7);
+  }
 }
 
 void dequantize_case(int n, int t, int bins, int width) {
@@ -545,7 +562,253 @@ void dequantize_case(int n, int t, int bins, int width) {
       for (int i = 0; i < t; ++i) bad += got[(size_t(b) * width + c) * t + i] != cb[size_t(codes[size_t(b) * t + i]) * width + c];
   char name[128];
   std::snprintf(name, sizeof name, "dequantize n=%d t=%d bins=%d width=%d (bit-exact)", n, t, bins, width);
+  std::vector<float> ref(got.size());
+  jb::gpu_ref::dequantize(codes.data(), n, t, cb.data(), width, ref.data());
+  bad += int(std::memcmp(ref.data(), got.data(), got.size() * sizeof(float)) != 0);  // and its reference
   report(name, bad, 0.0);
+}
+
+// ---- the model path's kernels -------------------------------------------------------------
+
+// Weights of dtype 0/1/2 as the device stores them (fp32 words or 16-bit patterns).
+struct WeightsAny {
+  int dtype = 0;
+  std::vector<float> f;
+  std::vector<uint16_t> h;
+  void init(int dt, size_t count, float scale) {
+    dtype = dt;
+    f.clear();
+    h.clear();
+    for (size_t i = 0; i < count; ++i) {
+      const float v = rng.symmetric() * scale;
+      if (dt == 0) f.push_back(v);
+      else if (dt == 1) h.push_back(jb::gpu::float_to_half_rne(v));
+      else h.push_back(uint16_t(jb::gpu::f32_bits(v) >> 16));  // bf16 by truncation: any pattern will do
+    }
+  }
+  const void* host() const { return dtype == 0 ? static_cast<const void*>(f.data()) : h.data(); }
+  size_t bytes() const { return dtype == 0 ? f.size() * 4 : h.size() * 2; }
+  // |W| with the same layout (for the error bound)
+  WeightsAny abs() const {
+    WeightsAny a = *this;
+    for (auto& v : a.f) v = std::fabs(v);
+    for (auto& v : a.h) v = uint16_t(v & 0x7fffu);
+    return a;
+  }
+};
+const char* dtype_name(int dt) { return dt == 0 ? "fp32" : dt == 1 ? "fp16" : "bf16"; }
+
+// The error of an fp32 product vs the double reference, relative to sum |x w| (as gemv_case).
+double product_err(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& mag) {
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / std::max(1e-30, double(mag[i])));
+  return worst;
+}
+
+// gemm (and, for M <= 16, gemv) over weights of `dtype` vs gemm_any; and a row of the GEMM
+// computed alone equals the same row of the whole product bit for bit (chunked prefill).
+void gemm_case(int M, int K, int N, int dtype, bool transposed, bool gelu, bool use_gemv = false, int blocks_wanted = 32) {
+  const std::vector<float> x = randn(size_t(M) * K), bias = randn(N);
+  WeightsAny w;
+  w.init(dtype, size_t(K) * N, 1.0f / std::sqrt(float(K)));
+  std::vector<float> want(size_t(M) * N), mag(size_t(M) * N);
+  jb::gpu_ref::gemm_any(x.data(), M, K, N, K, w.host(), dtype, transposed, bias.data(), want.data(), N, gelu);
+  std::vector<float> ax(x);
+  for (auto& v : ax) v = std::fabs(v);
+  const WeightsAny aw = w.abs();
+  jb::gpu_ref::gemm_any(ax.data(), M, K, N, K, aw.host(), dtype, transposed, nullptr, mag.data(), N, false);
+  for (auto& v : mag) v = std::max(v, 1e-3f);  // the gelu's value near 0 is its slope times the input
+  Dev<float> dx(x), db(bias), dy(size_t(M) * N);
+  Dev<unsigned char> dw(w.bytes());
+  CUDA_OK(cudaMemcpy(dw.p, w.host(), w.bytes(), cudaMemcpyHostToDevice));
+  Dev<float> work(std::max<size_t>(1, jb::cuda::gemv_workspace_floats(std::max(1, M), K, N, blocks_wanted)));
+  if (use_gemv)
+    CUDA_OK(jb::cuda::gemv(dx.p, M, K, N, dw.p, dtype, transposed, db.p, dy.p, work.p, blocks_wanted, gelu, 0));
+  else
+    CUDA_OK(jb::cuda::gemm(dx.p, M, K, N, K, dw.p, dtype, transposed, db.p, dy.p, N, gelu, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dy.get();
+  const double err = product_err(got, want, mag);
+  char name[160];
+  std::snprintf(name, sizeof name, "%s %s %s M=%d K=%d N=%d%s", use_gemv ? "gemv" : "gemm", dtype_name(dtype), transposed ? "(N,K)" : "(K,N)", M, K, N,
+                gelu ? " +gelu" : "");
+  report(name, err, 2.0 * K * 5.96e-8 + 1e-6);
+  if (!use_gemv && M > 1) {
+    const int r = M / 2;  // that row alone
+    const std::vector<float> xr(x.begin() + size_t(r) * K, x.begin() + size_t(r + 1) * K);
+    Dev<float> dx1(xr);
+    Dev<float> dy1{size_t(N)};
+    CUDA_OK(jb::cuda::gemm(dx1.p, 1, K, N, K, dw.p, dtype, transposed, db.p, dy1.p, N, gelu, 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<float> one = dy1.get();
+    std::snprintf(name, sizeof name, "gemm %s M=%d row %d alone equals its row bit for bit", dtype_name(dtype), M, r);
+    report(name, std::memcmp(one.data(), got.data() + size_t(r) * N, size_t(N) * 4) == 0 ? 0.0 : 1.0, 0.0);
+  }
+}
+
+void add_layer_norm_case(int rows, int width) {
+  const std::vector<float> h = randn(size_t(rows) * width, 3.0f), a = randn(size_t(rows) * width), g = randn(width), b = randn(width);
+  std::vector<float> want(size_t(rows) * width);
+  jb::gpu_ref::add_layer_norm(h.data(), a.data(), rows, width, g.data(), b.data(), want.data());
+  Dev<float> dh(h), da(a), dg(g), dbb(b), dy(want.size());
+  CUDA_OK(jb::cuda::add_layer_norm(dh.p, da.p, rows, width, dg.p, dbb.p, dy.p, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dy.get();
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]) / (1.0 + std::fabs(want[i])));
+  char name[160];
+  std::snprintf(name, sizeof name, "add_layer_norm rows=%d width=%d", rows, width);
+  report(name, worst, 2e-5);
+}
+
+// A chunk [p0, p0 + c) attending over the cache (positions < p0 stored one by one, as decode
+// steps store them) and its own rows: the device vs the reference (either cache type), the
+// fp32 cache also vs the engine's attention_ref over the whole sequence; one head's
+// probabilities; then the batched store of the chunk equal (bit for bit) to storing its
+// positions one after another.
+template <typename TD, typename TH>
+void attn_chunk_case(int func, int len, int bc, int prime, int enc, int n, int heads, int dh, int p0, int c) {
+  jb::gpu::AttnGeom g;
+  g.func = func;
+  g.len = len;
+  g.block_ctx = bc;
+  g.prime_len = prime;
+  g.enc_len = enc;
+  const int st = heads * dh, keys = jb::gpu::attn_key_positions(g);
+  const bool e = func == 6;
+  const std::vector<float> all = randn(size_t(n) * len * 3 * st), ekv = randn(size_t(n) * std::max(1, enc) * 2 * st);
+  const size_t cache = jb::gpu::kv_elements(g, n, heads, dh);
+  std::vector<TH> kc(std::max<size_t>(1, cache)), vc(kc.size());
+  const int rows = jb::gpu::kv_rows(g);
+  if (e) {
+    for (int b = 0; b < n; ++b)
+      for (int j = 0; j < enc; ++j)
+        for (int h = 0; h < heads; ++h)
+          for (int d = 0; d < dh; ++d) {
+            const size_t at = jb::gpu::kv_index(rows, heads, dh, b, h, j, d);
+            const size_t from = (size_t(b) * enc + j) * 2 * st + h * dh + d;
+            jb::gpu_ref::cache_put(kc.data(), at, ekv[from]);
+            jb::gpu_ref::cache_put(vc.data(), at, ekv[from + st]);
+          }
+  } else {
+    std::vector<float> k(size_t(n) * st), v(size_t(n) * st);
+    for (int pos = 0; pos < p0; ++pos) {
+      for (int b = 0; b < n; ++b)
+        for (int i = 0; i < st; ++i) {
+          const size_t r = (size_t(b) * len + pos) * 3 * st;
+          k[size_t(b) * st + i] = all[r + st + i];
+          v[size_t(b) * st + i] = all[r + 2 * st + i];
+        }
+      jb::gpu_ref::kv_store_t(g, pos, n, heads, dh, k.data(), v.data(), st, kc.data(), vc.data());
+    }
+  }
+  // the chunk's rows: (b, i) -> row b * c + i
+  const int ld = e ? st : 3 * st;
+  std::vector<float> chunk(size_t(n) * c * ld);
+  for (int b = 0; b < n; ++b)
+    for (int i = 0; i < c; ++i)
+      for (int q = 0; q < ld; ++q) chunk[(size_t(b) * c + i) * ld + q] = all[(size_t(b) * len + p0 + i) * 3 * st + q];
+  std::vector<float> want(size_t(n) * c * st), want_p(size_t(n) * len * keys, 0.0f);
+  jb::gpu_ref::attn_chunk(g, p0, c, n, heads, dh, chunk.data(), ld, st, 2 * st, kc.data(), vc.data(), want.data(), st, want_p.data(), heads - 1, len);
+  Dev<float> dchunk(chunk), dout(want.size()), dprobs(want_p.size());
+  Dev<TH> dkc(kc), dvc(vc);
+  CUDA_OK(cudaMemset(dprobs.p, 0, dprobs.n * 4));
+  jb::cuda::ChunkAttn a;
+  a.p0 = p0;
+  a.c = c;
+  a.n = n;
+  a.heads = heads;
+  a.dh = dh;
+  a.qkv = dchunk.p;
+  a.ld = ld;
+  a.koff = st;
+  a.voff = 2 * st;
+  a.out = dout.p;
+  a.ldo = st;
+  a.probs = dprobs.p;
+  a.probs_head = heads - 1;
+  a.probs_len = len;
+  CUDA_OK(jb::cuda::attn_chunk(g, a, reinterpret_cast<const TD*>(dkc.p), reinterpret_cast<const TD*>(dvc.p), 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dout.get(), got_p = dprobs.get();
+  double worst = 0, worst_p = 0, worst_engine = 0;
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+  for (size_t i = 0; i < got_p.size(); ++i) worst_p = std::max(worst_p, std::fabs(double(got_p[i]) - want_p[i]));
+  const bool f32 = sizeof(TH) == 4;
+  char name[200];
+  const char* tn = f32 ? "fp32" : "fp16";
+  std::snprintf(name, sizeof name, "attn_chunk %s type %d len=%d bc=%d n=%d heads=%d dh=%d rows [%d, %d)", tn, func, len, bc, n, heads, dh, p0, p0 + c);
+  report(name, worst, 3e-5);
+  std::snprintf(name, sizeof name, "attn_chunk %s type %d probabilities of head %d", tn, func, heads - 1);
+  report(name, worst_p, 3e-6);
+  if (f32) {  // the engine's own full-sequence attention, rows [p0, p0 + c)
+    jb::AttnShape s;
+    s.func = func;
+    s.len = len;
+    s.block_ctx = bc;
+    s.heads = heads;
+    s.head_dim = dh;
+    s.prime_len = prime;
+    s.enc_len = enc;
+    std::vector<float> full(size_t(len) * st);
+    for (int b = 0; b < n; ++b) {
+      const float* base = all.data() + size_t(b) * len * 3 * st;
+      const float* kvb = e ? ekv.data() + size_t(b) * enc * 2 * st : base + st;
+      jb::attention_ref(s, base, 3 * st, kvb, e ? 2 * st : 3 * st, kvb + st, e ? 2 * st : 3 * st, full.data(), st);
+      for (int i = 0; i < c; ++i)
+        for (int q = 0; q < st; ++q)
+          worst_engine = std::max(worst_engine, std::fabs(double(got[(size_t(b) * c + i) * st + q]) - full[size_t(p0 + i) * st + q]));
+    }
+    std::snprintf(name, sizeof name, "attn_chunk fp32 type %d rows [%d, %d) vs the engine's attention_ref", func, p0, p0 + c);
+    report(name, worst_engine, 3e-5);
+  }
+  if (!e) {
+    jb::gpu_ref::kv_store_chunk(g, p0, c, n, heads, dh, chunk.data() + st, chunk.data() + 2 * st, ld, kc.data(), vc.data());
+    CUDA_OK(jb::cuda::kv_store_chunk(g, p0, c, n, heads, dh, dchunk.p + st, dchunk.p + 2 * st, ld, reinterpret_cast<TD*>(dkc.p),
+                                     reinterpret_cast<TD*>(dvc.p), 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    const std::vector<TH> kd = dkc.get(), vd = dvc.get();
+    std::snprintf(name, sizeof name, "kv_store_chunk %s type %d [%d, %d) equals stores one by one", tn, func, p0, p0 + c);
+    report(name, (std::memcmp(kd.data(), kc.data(), kc.size() * sizeof(TH)) == 0 && std::memcmp(vd.data(), vc.data(), vc.size() * sizeof(TH)) == 0) ? 0.0 : 1.0,
+           0.0);
+  }
+}
+
+void embed_case(int n, int c, int p0, int w, int dtype, bool y_cond, int xc_len) {
+  const int len = 40, bins = 23;
+  WeightsAny xe, pe;
+  xe.init(dtype, size_t(bins) * w, 1.0f);
+  pe.init(dtype, size_t(len) * w, 1.0f);
+  const std::vector<float> y = randn(size_t(n) * w), start = randn(w), xc = randn(size_t(n) * std::max(1, xc_len) * w);
+  std::vector<int32_t> tokens(size_t(n) * len);
+  for (auto& t : tokens) t = int32_t(rng() % bins);
+  std::vector<float> want(size_t(n) * c * w);
+  jb::gpu_ref::embed(xe.host(), dtype, pe.host(), dtype, y_cond ? y.data() : nullptr, start.data(), xc_len ? xc.data() : nullptr, xc_len, tokens.data(),
+                     len, w, n, c, p0, want.data());
+  Dev<unsigned char> dxe(xe.bytes()), dpe(pe.bytes());
+  CUDA_OK(cudaMemcpy(dxe.p, xe.host(), xe.bytes(), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dpe.p, pe.host(), pe.bytes(), cudaMemcpyHostToDevice));
+  Dev<float> dy(y), dstart(start), dxc(xc), dh(want.size());
+  Dev<int32_t> dtok(tokens), dpos(std::vector<int32_t>{p0});
+  jb::cuda::EmbedArgs e;
+  e.x_emb = dxe.p;
+  e.x_emb_dtype = dtype;
+  e.pos_emb = dpe.p;
+  e.pos_emb_dtype = dtype;
+  e.y_cond = y_cond ? dy.p : nullptr;
+  e.start = dstart.p;
+  e.x_cond = xc_len ? dxc.p : nullptr;
+  e.xc_len = xc_len;
+  e.tokens = dtok.p;
+  e.len = len;
+  e.w = w;
+  // by value for a chunk; from device memory (the decode step's position) for c = 1
+  CUDA_OK(jb::cuda::embed(e, n, c, p0, c == 1 ? dpos.p : nullptr, dh.p, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dh.get();
+  char name[160];
+  std::snprintf(name, sizeof name, "embed %s n=%d rows [%d, %d) w=%d %s x_cond %d", dtype_name(dtype), n, p0, p0 + c, w, y_cond ? "y_cond" : "start", xc_len);
+  report(name, std::memcmp(got.data(), want.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0.0);
 }
 
 
@@ -555,7 +818,8 @@ struct Options {
   bool on(const char* group) const { return only.empty() || std::find(only.begin(), only.end(), group) != only.end(); }
 };
 
-const char* const kGroups[] = {"gemv", "layer_norm", "gelu", "residual", "attn_decode", "attn_prefill", "conv", "dequantize", "sampling", "layer", "graph"};
+const char* const kGroups[] = {"gemv", "layer_norm", "gelu", "residual", "attn_decode", "attn_prefill", "conv", "dequantize", "sampling", "layer", "graph",
+                               "gemm", "attn_chunk", "embed"};
 
 }  // namespace
 
@@ -669,12 +933,30 @@ int main(int argc, char** argv) {
   // VQ-VAE decoder convolutions: the dilated residual convs (k 3, dilation 1..27), the 1x1
   // convs, the upsampling transposed convs (k 4, stride 2, pad 1), odd lengths
   if (o.on("conv")) {
-    for (int d : {1, 3, 9, 27}) conv_case({32, 32, 3, 1, d, d, false}, 2, 333, true, false);
-    conv_case({32, 32, 1, 1, 0, 1, false}, 2, 333, true, true);
+    using jb::cuda::ConvShape;
+    for (int d : {1, 3, 9, 27}) conv_case({32, 32, 3, 1, d, d, false}, 2, 333, true, false);  // narrow tile (cout <= 32)
+    for (int d : {1, 27}) conv_case({64, 64, 3, 1, d, d, false}, 1, 300, true, false);         // wide tile
+    conv_case({32, 32, 1, 1, 0, 1, false}, 2, 333, true, true);                                // the residual 1x1, accumulate
+    conv_case({64, 64, 1, 1, 0, 1, false}, 3, 129, true, true);
     conv_case({64, 64, 3, 1, 1, 1, false}, 1, S ? 300 : 1000, false, false);
-    conv_case({64, 64, 4, 2, 1, 1, true}, 2, 257, false, false);
-    conv_case({32, 1, 3, 1, 1, 1, false}, 2, 2048, false, false);
+    conv_case({64, 64, 4, 2, 1, 1, true}, 2, 257, false, false);                                // the upsampling k4 s2
+    conv_case({32, 64, 4, 2, 1, 1, true}, 1, 300, false, false);
+    conv_case({32, 32, 4, 2, 1, 1, true}, 3, 97, false, false);
+    conv_case({32, 1, 3, 1, 1, 1, false}, 2, 2048, false, false);                               // the output conv (direct)
+    conv_case({64, 1, 3, 1, 1, 1, false}, 1, 777, false, false);
     conv_case({7, 5, 5, 3, 2, 2, true}, 3, 19, true, true);
+    // odd shapes: channel counts off the tiles, several row tiles, few columns, a lone
+    // column, all-padding inputs, a strided plain conv, kernel 1 transposed
+    conv_case({37, 45, 3, 1, 9, 9, false}, 2, 201, true, false);
+    conv_case({5, 70, 3, 1, 3, 3, false}, 1, 130, false, true);
+    conv_case({33, 131, 1, 1, 0, 1, false}, 1, 75, true, true);
+    conv_case({19, 17, 3, 1, 27, 27, false}, 2, 40, true, false);  // dilation 27 over 40 steps: mostly padding
+    conv_case({16, 24, 3, 1, 1, 1, false}, 3, 1, false, false);
+    conv_case({33, 40, 4, 2, 1, 1, false}, 2, 101, false, false);
+    conv_case({45, 37, 4, 2, 1, 1, true}, 2, 63, true, true);
+    conv_case({40, 48, 1, 1, 0, 1, true}, 1, 50, false, false);
+    conv_case({24, 36, 4, 3, 0, 1, true}, 2, 33, false, false);     // stride 3: phases of 2, 1, 1 taps
+    conv_case({20, 40, 2, 4, 0, 1, true}, 1, 21, false, true);      // stride > kernel: phases without taps (bias only)
   }
   if (o.on("dequantize")) {
     dequantize_case(2, S ? 300 : 1000, 2048, 64);
@@ -712,6 +994,38 @@ int main(int argc, char** argv) {
     layer_case(0, 64, 32, 64, 1, 512, 8, 0, 0, 1, S ? 200 : 512, want, true);
     sampling_graph_case(2, 2127, jb::cuda::Sampling{1.0f, 0, 0.0f}, S ? 12 : 50);
     sampling_graph_case(2, 2048, jb::cuda::Sampling{0.9f, 0, 0.9f}, S ? 6 : 50);
+  }
+  // the model path: the prefill GEMM (every dtype, both layouts, odd shapes, the fused GELU),
+  // the decode GEMV's fp32 / bf16 weights, the fused add + LayerNorm, the chunk attention
+  // against the cache (fp32 and fp16, chunks spanning blocks) and its batched store, the
+  // embeddings
+  if (o.on("gemm")) {
+    for (int dt : {0, 1, 2}) {
+      gemm_case(S ? 130 : 1030, S ? 96 : 1920, S ? 200 : 1440, dt, false, false);
+      gemm_case(65, 33, 70, dt, true, false);
+      gemm_case(7, 300, 129, dt, false, true);
+      gemm_case(3, 7, 5, dt, true, true, true, want);   // gemv
+      gemm_case(16, 257, 131, dt, false, true, true, want);
+      gemm_case(5, 96, 512, dt, true, false, true, want);  // logits (x_out)
+    }
+    gemm_case(1, 1, 1, 0, false, false);
+    gemm_case(200, 64, 2048, 1, true, false);  // prefill logits over 2048 codes
+  }
+  if (o.on("layer_norm"))
+    for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, S ? 480 : 4800}, {3, 7}, {70, 257}}) add_layer_norm_case(rows, width);
+  if (o.on("attn_chunk")) {
+    for (int func : {0, 1, 2, 3, 6, 7}) {
+      attn_chunk_case<float, float>(func, 96, 8, 20, 13, 2, 3, 11, 0, 96);   // one pass
+      attn_chunk_case<float, float>(func, 96, 8, 20, 13, 2, 3, 11, 21, 19);  // a chunk spanning blocks
+      attn_chunk_case<__half, uint16_t>(func, 96, 8, 20, 13, 1, 2, 33, 37, 30);
+    }
+    attn_chunk_case<float, float>(1, S ? 256 : 1024, 64, 0, 0, 1, 2, 64, 100, 130);
+  }
+  if (o.on("embed")) {
+    embed_case(2, 17, 0, 37, 0, true, 40);
+    embed_case(3, 5, 9, 64, 1, false, 1);
+    embed_case(2, 1, 0, 33, 2, false, 0);  // position 0 from device memory: the start token
+    embed_case(1, 1, 12, 65, 1, true, 40);
   }
   std::printf("%s: %d cases, %d outside tolerance\n", g_failed ? "FAILED" : "parity ok", g_cases, g_failed);
   return g_failed ? 1 : 0;
