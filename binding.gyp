@@ -12,6 +12,7 @@
           "sources": [
             "csrc/cpu/gemm_ukernel_avx512.cc",
             "csrc/cpu/gemv_avx512.cc",
+            "csrc/cpu/gemv_i8_avx512.cc",
             "csrc/cpu/vec_avx512.cc",
             "csrc/cpu/vq_avx512.cc",
             "csrc/cpu/fma_peak_avx512.cc"

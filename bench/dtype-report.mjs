@@ -8,6 +8,10 @@
  *
  * The fixtures' bits/token is that of random weights (about log2 of the vocabulary): only the
  * logit differences mean much there. The default model's changes are the ones a user sees.
+ * int8 (weight-only, per-channel scales; only a prior's transformer matrices and x_out, the
+ * VQ-VAE as stored) is scored twice: in forward mode (the packed GEMM, dequantised while
+ * packing) and in cached mode ("int8 decode": the few-row int8 GEMV, against the stored
+ * dtype decoded the same way).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const REPO = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const dist = (rel) => import(pathToFileURL(join(REPO, 'dist', rel)).href);
-const DTYPES = ['f32', 'f16', 'bf16'];
+const DTYPES = ['f32', 'f16', 'bf16', 'int8'];
 
 function readI32(rel) {
   const b = readFileSync(join(REPO, 'test', 'fixtures', rel));
@@ -33,21 +37,24 @@ function maxAbsDiff(a, b) {
 async function compare(path, input, work, tag) {
   const { convertCheckpoint, loadPrior } = await dist('index.js');
   const { scorePrior } = await dist('score.js');
-  const score = async (p) => {
+  const score = async (p, mode = 'forward') => {
     const prior = await loadPrior(p);
     try {
-      return await scorePrior(prior, { ...input(prior.structure), mode: 'forward' });
+      return await scorePrior(prior, { ...input(prior.structure), mode });
     } finally {
       prior.dispose();
     }
   };
   const stored = await score(path);
   const rows = [{ dtype: 'stored', maxLogitDiff: 0, bits: stored.bitsPerToken, deltaBits: 0 }];
+  const row = (dtype, r, base) => ({ dtype, maxLogitDiff: maxAbsDiff(r.logits, base.logits), bits: r.bitsPerToken, deltaBits: r.bitsPerToken - base.bitsPerToken });
   for (const dtype of DTYPES) {
     const out = join(work, `${tag}-${dtype}.safetensors`);
     await convertCheckpoint(path, out, { dtype });
-    const r = await score(out);
-    rows.push({ dtype, maxLogitDiff: maxAbsDiff(r.logits, stored.logits), bits: r.bitsPerToken, deltaBits: r.bitsPerToken - stored.bitsPerToken });
+    rows.push(row(dtype, await score(out), stored));
+    // int8 runs two kernels: the packed GEMM above (forward), and the few-row GEMV of
+    // token-by-token decoding, scored here against the stored dtype decoded the same way
+    if (dtype === 'int8') rows.push(row('int8 decode', await score(out, 'cached'), await score(path, 'cached')));
   }
   return rows;
 }
@@ -105,7 +112,7 @@ export function formatReport(report) {
   for (const { model, rows } of report) {
     lines.push(model);
     for (const r of rows) {
-      lines.push(`  ${r.dtype.padEnd(6)} max |logit diff| ${r.maxLogitDiff.toExponential(2).padStart(9)}   bits/token ${r.bits.toFixed(4)}  (${r.deltaBits >= 0 ? '+' : ''}${r.deltaBits.toFixed(4)})`);
+      lines.push(`  ${r.dtype.padEnd(11)} max |logit diff| ${r.maxLogitDiff.toExponential(2).padStart(9)}   bits/token ${r.bits.toFixed(4)}  (${r.deltaBits >= 0 ? '+' : ''}${r.deltaBits.toFixed(4)})`);
     }
   }
   return lines.join('\n');

@@ -7,7 +7,10 @@
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { streamTensorData, type SafetensorsWriteTensor, writeSafetensors } from './checkpoint/index.js';
-import { convertStream, isWeightDtype, targetDtype, WEIGHT_DTYPES, type WeightDtype } from './checkpoint/dtype-convert.js';
+import {
+  convertElements, convertStream, INT8_SCALE_SUFFIX, int8Axis, int8Quantize, int8Scales, int8ScaleShape, isWeightDtype, targetDtype, WEIGHT_DTYPES,
+  type WeightDtype,
+} from './checkpoint/dtype-convert.js';
 import { DTYPE_SIZES } from './checkpoint/safetensors.js';
 import { JukeboxError, shortJson } from './errors.js';
 import { mergeHparams } from './hparams/merge.js';
@@ -44,8 +47,10 @@ export interface ConvertOptions {
   genreIds?: string;
   /**
    * Weight dtype of the output (default: as stored): tensors of 2+ dimensions take it,
-   * vectors keep theirs ('f32' widens everything); see lib/checkpoint/dtype-convert.ts. With
-   * a converted .safetensors as input, only the dtype changes.
+   * vectors keep theirs ('f32' widens everything); 'int8' quantises a prior's transformer
+   * matrices and x_out only (per-output-channel scales beside them) and leaves a VQ-VAE as
+   * stored; see lib/checkpoint/dtype-convert.ts. With a converted .safetensors as input,
+   * only the dtype changes.
    */
   dtype?: WeightDtype;
   /** Bytes read so far, and the total. */
@@ -159,6 +164,9 @@ export async function convertCheckpoint(input: string, output: string, opts: Con
 
 /** What --dtype did, for the metadata (and `jukebox info`). */
 function dtypeNote(dtype: WeightDtype): { requested: WeightDtype; rule: string } {
+  if (dtype === 'int8') {
+    return { requested: dtype, rule: `transformer matrices and x_out int8 with per-output-channel F32 scales in <key>${INT8_SCALE_SUFFIX}; embeddings, vectors and convolutions as stored` };
+  }
   return { requested: dtype, rule: dtype === 'f32' ? 'every tensor f32' : `tensors of 2+ dimensions ${dtype}, vectors as stored` };
 }
 
@@ -168,35 +176,96 @@ function countDtypes(tensors: readonly SafetensorsWriteTensor[]): Record<string,
   return out;
 }
 
-/** The tensors to write, each streamed from `read(name)` and re-encoded when --dtype says so. */
+/** The axis of an int8 weight's channels, judged from its scale tensor's shape ([1, out] or [rows, 1]). */
+function scaleAxis(shape: readonly number[], scaleShape: readonly number[]): 0 | 1 {
+  return scaleShape.length === 2 && scaleShape[0] === 1 && scaleShape[1] === shape[1] ? 1 : 0;
+}
+
+/**
+ * The tensors to write, each streamed from `read(name)` and re-encoded when --dtype says so.
+ * int8 (lib/checkpoint/dtype-convert.ts): a quantised weight is read twice, once for its
+ * channels' scales and once to quantise, so no tensor is ever held whole in memory; its
+ * scales go beside it as `<key>.__scale`. An int8 input (a file converted before) is copied
+ * as it is for int8, or dequantised (q * scale) for a float dtype.
+ */
 function outputTensors(
   file: ModelFile,
   dtype: WeightDtype | undefined,
   read: (name: string) => AsyncIterable<Uint8Array>,
   onProgress?: (done: number, total: number) => void,
 ): { tensors: SafetensorsWriteTensor[]; total: number } {
-  const total = [...file.tensors.values()].reduce((s, t) => s + t.nbytes, 0);
-  let done = 0;
-  const tensors = [...file.tensors].map(([name, t]): SafetensorsWriteTensor => {
-    const to = targetDtype(t.dtype, t.shape, dtype);
+  let total = 0, done = 0;
+  const counted = async function* (name: string) {
+    for await (const chunk of read(name)) {
+      done += chunk.length;
+      onProgress?.(done, total);
+      yield chunk;
+    }
+  };
+  const tensors: SafetensorsWriteTensor[] = [];
+  for (const [name, t] of file.tensors) {
+    const label = `${file.path}: tensor ${name}`;
     const numel = t.shape.reduce((a, b) => a * b, 1);
-    return {
+    if (name.endsWith(INT8_SCALE_SUFFIX) && file.tensors.get(name.slice(0, -INT8_SCALE_SUFFIX.length))?.dtype === 'I8') continue; // with its weight
+    const scaleInfo = t.dtype === 'I8' ? file.tensors.get(name + INT8_SCALE_SUFFIX) : undefined;
+    if (t.dtype === 'I8' && scaleInfo && t.shape.length === 2) {
+      const axis = scaleAxis(t.shape, scaleInfo.shape);
+      total += t.nbytes + scaleInfo.nbytes;
+      if (dtype === 'int8' || dtype === undefined) {
+        tensors.push({ name: name + INT8_SCALE_SUFFIX, dtype: scaleInfo.dtype, shape: scaleInfo.shape, nbytes: scaleInfo.nbytes, source: () => counted(name + INT8_SCALE_SUFFIX) });
+        tensors.push({ name, dtype: 'I8', shape: t.shape, nbytes: t.nbytes, source: () => counted(name) });
+        continue;
+      }
+      const to = targetDtype('F32', t.shape, dtype, name);
+      tensors.push({
+        name, dtype: to, shape: t.shape, nbytes: numel * DTYPE_SIZES[to],
+        source: async function* () {
+          const sb = scaleInfo.read();
+          const scales = new Float32Array(new Uint8Array(sb).buffer);
+          done += sb.length;
+          const cols = t.shape[1]!;
+          let i = 0;
+          for await (const chunk of counted(name)) {
+            const q = new Int8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+            const f = new Float32Array(q.length);
+            for (let e = 0; e < q.length; e++, i++) f[e] = q[e]! * scales[axis === 1 ? i % cols : Math.floor(i / cols)]!;
+            yield convertElements(new Uint8Array(f.buffer), 'F32', to, label);
+          }
+        },
+      });
+      continue;
+    }
+    const to = targetDtype(t.dtype, t.shape, dtype, name);
+    if (to === 'I8') {
+      const axis = int8Axis(name)!;
+      const scaleShape = int8ScaleShape(t.shape, axis);
+      total += 2 * t.nbytes; // read twice
+      let scales: Promise<Float32Array> | undefined;
+      const getScales = () => (scales ??= int8Scales(counted(name), t.dtype, t.shape, axis, label));
+      tensors.push({
+        name: name + INT8_SCALE_SUFFIX, dtype: 'F32', shape: scaleShape, nbytes: 4 * scaleShape[0]! * scaleShape[1]!,
+        source: async function* () {
+          const sc = await getScales();
+          yield Buffer.from(sc.buffer, sc.byteOffset, sc.byteLength);
+        },
+      });
+      tensors.push({
+        name, dtype: 'I8', shape: t.shape, nbytes: numel,
+        source: async function* () {
+          yield* int8Quantize(counted(name), t.dtype, t.shape, axis, await getScales(), label);
+        },
+      });
+      continue;
+    }
+    total += t.nbytes;
+    tensors.push({
       name,
       dtype: to,
       shape: t.shape,
       nbytes: numel * DTYPE_SIZES[to],
-      source: async function* () {
-        const counted = async function* () {
-          for await (const chunk of read(name)) {
-            done += chunk.length;
-            onProgress?.(done, total);
-            yield chunk;
-          }
-        };
-        yield* convertStream(counted(), t.dtype, to, `${file.path}: tensor ${name}`);
-      },
-    };
-  });
+      source: () => convertStream(counted(name), t.dtype, to, label),
+    });
+  }
   return { tensors, total };
 }
 

@@ -1,6 +1,7 @@
 /**
  * `jukebox info`: what a checkpoint holds, read without running anything from it.
  */
+import { INT8_SCALE_SUFFIX } from './checkpoint/dtype-convert.js';
 import { shortJson } from './errors.js';
 import { ORIGINAL_HPARAMS } from './hparams/original.js';
 import { KNOWN_HPARAMS, splitByKind, type Hparams } from './hparams/presets.js';
@@ -33,7 +34,10 @@ export interface ModelInfo {
   source?: unknown;
   /** A prior's artist and genre names (ids 0 = unknown left out), when it stores a vocabulary. */
   vocab?: { artists: string[]; genres: string[] };
-  keys: { name: string; dtype: string; shape: number[] }[];
+  /** `convert --dtype int8`: the int8 matrices and their F32 scale tensors ("<key>.__scale"). */
+  int8?: { matrices: number; scales: number };
+  /** Per tensor; an int8 one names its scale tensor. */
+  keys: { name: string; dtype: string; shape: number[]; scales?: string }[];
 }
 
 export function modelInfo(path: string): ModelInfo {
@@ -45,9 +49,12 @@ export function modelInfo(path: string): ModelInfo {
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
     parameters += t.shape.reduce((a, b) => a * b, 1);
     bytes += t.nbytes;
-    keys.push({ name, dtype: t.dtype, shape: t.shape });
+    const scaleKey = name + INT8_SCALE_SUFFIX;
+    keys.push({ name, dtype: t.dtype, shape: t.shape, ...(t.dtype === 'I8' && f.tensors.has(scaleKey) ? { scales: scaleKey } : {}) });
   }
   const info: ModelInfo = { path, format: f.format, kind: detectKind(f), tensors: f.tensors.size, parameters, bytes, dtypes, keys };
+  const int8 = keys.filter((k) => k.scales).length;
+  if (int8 > 0) info.int8 = { matrices: int8, scales: int8 };
   if (f.torch) {
     info.topLevelKeys = f.torch.topLevelKeys;
     info.step = f.torch.step;
@@ -124,6 +131,7 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   if (i.placeholders?.length) lines.push(`  ignored:     ${i.placeholders.join(', ')} (non-weight objects, not executed)`);
   if (i.preset) lines.push(`  preset:      ${i.preset}`);
   if (i.dtype) lines.push(`  dtype:       ${i.dtype.requested} at convert time (${i.dtype.rule})`);
+  if (i.int8) lines.push(`  int8:        ${i.int8.matrices} matrices, each with its per-output-channel F32 scales (<key>${INT8_SCALE_SUFFIX}, counted among the tensors)`);
   if (i.source) lines.push(`  source:      ${shortJson(i.source)}`);
   if (i.hparams) {
     // A prior's own structure only: files exported before the split also carry the base
@@ -154,6 +162,6 @@ export function formatInfo(i: ModelInfo, allKeys = false): string {
   }
   const shownKeys = allKeys ? i.keys : i.keys.slice(0, 8);
   lines.push(`  keys${allKeys ? '' : ' (first 8; --keys for all)'}:`);
-  for (const k of shownKeys) lines.push(`    ${k.name}  ${k.dtype} [${k.shape.join(', ')}]`);
+  for (const k of shownKeys) lines.push(`    ${k.name}  ${k.dtype} [${k.shape.join(', ')}]${k.scales ? ` (int8, scales in ${k.scales})` : ''}`);
   return lines.join('\n');
 }

@@ -18,7 +18,7 @@ import {
   type TorchCheckpoint,
 } from './checkpoint/index.js';
 import type { Hparams } from './hparams/presets.js';
-import { halfBitsToFloat } from './checkpoint/dtype-convert.js';
+import { dequantizeInt8, halfBitsToFloat, INT8_SCALE_SUFFIX } from './checkpoint/dtype-convert.js';
 
 export type ModelKind = 'vqvae' | 'prior';
 
@@ -147,17 +147,37 @@ export function storedHparams(file: ModelFile, key: string = META.hparams): Hpar
   }
 }
 
+/** A byte range of the file native code memory-maps; int8 weights carry their scales' range too. */
+export interface NativeFileWeight {
+  offset: number;
+  nbytes: number;
+  dtype: DType;
+  /** I8 only: the F32 tensor `<name>.__scale`, shape [1, cols] (per column) or [rows, 1] (per row). */
+  scales?: { offset: number; nbytes: number; dtype: DType; shape: number[] };
+}
+
 /**
  * How native code gets a weight: the byte range in the file it memory-maps (any dtype,
  * read in place), or, for a strided view of a .pth.tar storage, a gathered float32 copy.
+ * An int8 weight (`convert --dtype int8`) comes with the range of its scale tensor; the
+ * native side checks the scales' shape and values again (csrc/napi/weight_store.cc).
  */
-export function nativeWeight(file: ModelFile, name: string): { offset: number; nbytes: number; dtype: DType } | Float32Array {
+export function nativeWeight(file: ModelFile, name: string): NativeFileWeight | Float32Array {
   const w = file.tensors.get(name);
   if (!w) throw new JukeboxError('ERR_MISSING_KEY', `${file.path}: missing weight "${name}"`);
-  return w.fileOffset !== undefined ? { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype } : readFloat32(file, name);
+  if (w.fileOffset === undefined) return readFloat32(file, name);
+  const ref: NativeFileWeight = { offset: w.fileOffset, nbytes: w.nbytes, dtype: w.dtype };
+  if (w.dtype === 'I8') {
+    const s = file.tensors.get(name + INT8_SCALE_SUFFIX);
+    if (!s || s.fileOffset === undefined) {
+      throw new JukeboxError('ERR_MISSING_KEY', `${file.path}: weight "${name}" is int8 but its scales "${name}${INT8_SCALE_SUFFIX}" are missing`);
+    }
+    ref.scales = { offset: s.fileOffset, nbytes: s.nbytes, dtype: s.dtype, shape: s.shape };
+  }
+  return ref;
 }
 
-/** Float32 copy of a floating-point tensor (F32, F16, BF16). */
+/** Float32 copy of a floating-point tensor (F32, F16, BF16), or of an int8 one dequantised with its scales. */
 export function readFloat32(file: ModelFile, name: string): Float32Array {
   const w = file.tensors.get(name);
   if (!w) throw new JukeboxError('ERR_MISSING_KEY', `${file.path}: missing weight "${name}"`);
@@ -175,8 +195,16 @@ export function readFloat32(file: ModelFile, name: string): Float32Array {
       u[0] = view.getUint16(2 * i, true) << 16;
       out[i] = f[0];
     }
+  } else if (w.dtype === 'I8' && w.shape.length === 2 && file.tensors.get(name + INT8_SCALE_SUFFIX)?.dtype === 'F32') {
+    const st = file.tensors.get(name + INT8_SCALE_SUFFIX)!;
+    const scales = readFloat32(file, name + INT8_SCALE_SUFFIX);
+    const axis = st.shape[0] === 1 && st.shape[1] === w.shape[1] ? 1 : 0;
+    if (scales.length !== w.shape[axis]) {
+      throw new JukeboxError('ERR_SHAPE_MISMATCH', `${file.path}: "${name}${INT8_SCALE_SUFFIX}" has shape [${st.shape.join(', ')}]; expected [1, ${w.shape[1]}] or [${w.shape[0]}, 1]`);
+    }
+    out.set(dequantizeInt8(new Int8Array(buf.buffer, buf.byteOffset, buf.byteLength), w.shape, scales, axis));
   } else {
-    throw new JukeboxError('ERR_DTYPE', `${file.path}: weight "${name}" has dtype ${w.dtype}; expected a float type`);
+    throw new JukeboxError('ERR_DTYPE', `${file.path}: weight "${name}" has dtype ${w.dtype}; expected a float type (or I8 with its scales)`);
   }
   return out;
 }

@@ -30,4 +30,32 @@ void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K,
                  float* acc, int ldacc);
 void widen_f16_avx512(const uint16_t* src, float* dst, int n);
 
+// int8 weights (DType::I8, matmul.h), the same contracts over the raw int8 values, without
+// the scales: the caller multiplies each output by its channel's scale once, after the
+// sum (sum_k x[k] * (q[k] * s) = s * sum_k x[k] * q[k]; one multiply per output instead
+// of one per weight, and the int8 -> fp32 widening is exact). The arithmetic is fp32
+// throughout (activations are not quantised; see gemv_i8_avx512.cc for why).
+//   gemv_krange_i8: as gemv_krange; every output is acc = 0, then acc = fma(x[k], q[k][j],
+//     acc) for k in order in the vector columns, and acc += x[k] * q[k][j] (unfused) in the
+//     matrix's last N % 16 columns: AVX2 and AVX-512 give the same bits. The portable one
+//     is plain C++ (acc += x * q, unfused, everywhere).
+//   dots_i8: as dots, W stored (N, K) rows.
+//   dequant_i8: dst[i] = q[i] * scales[i] (exact product of two floats rounded once: the
+//     value at() gives), the GEMM's packing step.
+void gemv_krange_i8_generic(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                            int nc, float* acc, int ldacc);
+void dots_i8_generic(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                     int ldacc);
+void dequant_i8_generic(const int8_t* q, const float* scales, float* dst, int n);
+void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                         int nc, float* acc, int ldacc);
+void dots_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                  int ldacc);
+void dequant_i8_avx2(const int8_t* q, const float* scales, float* dst, int n);
+void gemv_krange_i8_avx512(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                           int nc, float* acc, int ldacc);
+void dots_i8_avx512(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                    int ldacc);
+void dequant_i8_avx512(const int8_t* q, const float* scales, float* dst, int n);
+
 }  // namespace jb

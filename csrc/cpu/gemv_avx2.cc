@@ -238,6 +238,140 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
   }
 }
 
+
+// int8 weights (gemv.h's int8 contracts): 8 int8 weights per load, sign-extended and
+// converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, both exact), then the fp16
+// kernels' FMA blocking.
+#define JB_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+namespace i8 {
+
+JB_AVX2 inline __m256 load8_i8(const int8_t* w) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w))));
+}
+
+template <int R, int C>
+JB_AVX2 inline void krange_block(const float* x, int ldx, const int8_t* w, int N, int kb, int ke, bool first, int j,
+                                 float* a, int ldacc) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c)
+      acc[r][c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(a + size_t(r) * ldacc + 8 * c);
+  for (int k = kb; k < ke; ++k) {
+    const int8_t* row = w + size_t(k) * N + j;
+    __m256 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
+    for (int c = 0; c < C; ++c) {
+      const __m256 wv = load8_i8(row + 8 * c);
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(a + size_t(r) * ldacc + 8 * c, acc[r][c]);
+}
+
+// As the fp16/fp32 krange_impl above: U rows of W per accumulator load/store, W read as U
+// sequential row streams; the matrix's last N % 16 columns scalar (unfused).
+template <int R>
+JB_AVX2 void krange_impl(const float* x, int ldx, const int8_t* w, int N, int k0, int k1, int j0, int jv, int j1,
+                         float* acc, int ldacc) {
+  constexpr int U = 8;
+  constexpr int C = R == 1 ? 8 : R == 2 ? 4 : 2;
+  if (k0 >= k1) {
+    for (int r = 0; r < R; ++r)
+      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
+    return;
+  }
+  for (int kb = k0; kb < k1; kb += U) {
+    const int ke = kb + U < k1 ? kb + U : k1;
+    const bool first = kb == k0;
+    int j = j0;
+    for (; j + 8 * C <= jv; j += 8 * C) krange_block<R, C>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
+    for (; j < jv; j += 16) krange_block<R, 2>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
+  }
+  if (jv >= j1) return;
+  for (int r = 0; r < R; ++r)
+    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
+  for (int k = k0; k < k1; ++k) {
+    const int8_t* row = w + size_t(k) * N;
+    for (int j = jv; j < j1; ++j) {
+      const float wv = float(row[j]);
+      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
+    }
+  }
+}
+
+JB_AVX2 inline __m256 reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256 s4, __m256 s5, __m256 s6, __m256 s7) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(s4, s5), _mm256_hadd_ps(s6, s7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+}
+
+}  // namespace i8
+
+JB_AVX2 void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                                 int nc, float* acc, int ldacc) {
+  const int j1 = j0 + nc;
+  const int nv = N & ~15;
+  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
+  for (int m0 = 0; m0 < M; m0 += 4) {
+    const float* xm = x + size_t(m0) * ldx;
+    float* am = acc + size_t(m0) * ldacc;
+    switch (M - m0 < 4 ? M - m0 : 4) {
+      case 1: i8::krange_impl<1>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      case 2: i8::krange_impl<2>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      case 3: i8::krange_impl<3>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+      default: i8::krange_impl<4>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
+    }
+  }
+}
+
+// 8 rows of W at a time, 8 lanes each, reduced as gemv_avx2.cc's dots; the last K % 8
+// elements scalar.
+JB_AVX2 void dots_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                          int ldacc) {
+  const int kv = K & ~7;
+  int j = 0;
+  for (; j + 8 <= nc; j += 8) {
+    const int8_t* rows = w + size_t(j0 + j) * K;
+    for (int m = 0; m < M; ++m) {
+      const float* xm = x + size_t(m) * ldx;
+      __m256 s[8];
+      for (int i = 0; i < 8; ++i) s[i] = _mm256_setzero_ps();
+      for (int k = 0; k < kv; k += 8) {
+        const __m256 xv = _mm256_loadu_ps(xm + k);
+        for (int i = 0; i < 8; ++i) s[i] = _mm256_fmadd_ps(xv, i8::load8_i8(rows + size_t(i) * K + k), s[i]);
+      }
+      alignas(32) float tot[8];
+      _mm256_store_ps(tot, i8::reduce8(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]));
+      for (int i = 0; i < 8; ++i) {
+        float t = tot[i];
+        for (int k = kv; k < K; ++k) t += xm[k] * float(rows[size_t(i) * K + k]);
+        acc[size_t(m) * ldacc + j + i] = t;
+      }
+    }
+  }
+  for (; j < nc; ++j) {
+    const int8_t* row = w + size_t(j0 + j) * K;
+    for (int m = 0; m < M; ++m) {
+      const float* xm = x + size_t(m) * ldx;
+      __m256 s = _mm256_setzero_ps();
+      for (int k = 0; k < kv; k += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(xm + k), i8::load8_i8(row + k), s);
+      alignas(32) float l[8];
+      _mm256_store_ps(l, s);
+      float t = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+      for (int k = kv; k < K; ++k) t += xm[k] * float(row[k]);
+      acc[size_t(m) * ldacc + j] = t;
+    }
+  }
+}
+
+JB_AVX2 void dequant_i8_avx2(const int8_t* q, const float* scales, float* dst, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(i8::load8_i8(q + i), _mm256_loadu_ps(scales + i)));
+  for (; i < n; ++i) dst[i] = float(q[i]) * scales[i];
+}
+
 }  // namespace jb
 
 #else
@@ -248,6 +382,9 @@ void gemv_avx2(const float*, int, int, const void*, bool, int, int, int, int, fl
 void gemv_krange_avx2(const float*, int, int, const void*, bool, int, int, int, int, int, float*, int) {}
 void dots_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
 void widen_f16_avx2(const uint16_t*, float*, int) {}
+void gemv_krange_i8_avx2(const float*, int, int, const int8_t*, int, int, int, int, int, float*, int) {}
+void dots_i8_avx2(const float*, int, int, const int8_t*, int, int, int, float*, int) {}
+void dequant_i8_avx2(const int8_t*, const float*, float*, int) {}
 }  // namespace jb
 
 #endif

@@ -28,6 +28,12 @@ struct Avx512Kernels {
   void (*dots)(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
                float* acc, int ldacc);
   void (*widen_f16)(const uint16_t* src, float* dst, int n);
+  // gemv.h's int8 kernels
+  void (*gemv_krange_i8)(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                         int nc, float* acc, int ldacc);
+  void (*dots_i8)(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                  int ldacc);
+  void (*dequant_i8)(const int8_t* q, const float* scales, float* dst, int n);
   // vec.h
   DotFn dot;
   AxpyFn axpy;

@@ -11,6 +11,7 @@
 #endif
 
 #include "../core/buffer.h"
+#include "../core/error.h"
 #include "../core/half.h"
 #include "cpu_features.h"
 #include "gemm_ukernel.h"
@@ -29,14 +30,57 @@ static WidenF16 active_widen_f16() {
   }
 }
 
+// The int8 kernels of the active ISA (gemv.h).
+using KrangeI8 = void (*)(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0, int nc,
+                          float* acc, int ldacc);
+using DotsI8 = void (*)(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc, int ldacc);
+using DequantI8 = void (*)(const int8_t* q, const float* scales, float* dst, int n);
+static KrangeI8 active_krange_i8() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->gemv_krange_i8;
+    case Isa::Avx2Fma: return gemv_krange_i8_avx2;
+    default: return gemv_krange_i8_generic;
+  }
+}
+static DotsI8 active_dots_i8() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->dots_i8;
+    case Isa::Avx2Fma: return dots_i8_avx2;
+    default: return dots_i8_generic;
+  }
+}
+static DequantI8 active_dequant_i8() {
+  switch (active_isa()) {
+    case Isa::Avx512: return avx512_kernels()->dequant_i8;
+    case Isa::Avx2Fma: return dequant_i8_avx2;
+    default: return dequant_i8_generic;
+  }
+}
+
 float WeightView::at(int row, int col) const {
   const size_t i = transposed ? size_t(col) * k + row : size_t(row) * n + col;
   switch (dtype) {
     case DType::F32: return static_cast<const float*>(data)[i];
     case DType::F16: return half_to_float(static_cast<const uint16_t*>(data)[i]);
     case DType::BF16: return bf16_to_float(static_cast<const uint16_t*>(data)[i]);
+    case DType::I8: {
+      // the stored (row, column) of logical W[row][col], and the scale of its stored axis
+      const int srow = transposed ? col : row, scol = transposed ? row : col;
+      return float(static_cast<const int8_t*>(data)[i]) * scales[scale_rows ? srow : scol];
+    }
   }
   return 0.0f;
+}
+
+// An int8 view must carry its scales, one per output channel: the stored rows when stored
+// (N, K), the stored columns when stored (K, N). WeightStore builds only such views; this
+// guards every other way in (tests, future callers) before a kernel reads past the scales.
+static void check_view(const WeightView& w) {
+  if (w.dtype != DType::I8) return;
+  require(w.scales != nullptr, "ERR_DTYPE", "int8 weights without their scales");
+  require(w.scale_rows == w.transposed, "ERR_DTYPE",
+          std::string("int8 weights stored ") + (w.transposed ? "(N, K)" : "(K, N)") + " with scales per stored " +
+              (w.scale_rows ? "row" : "column") + ": the scales must run along the output channels");
 }
 
 void WeightView::row_f32(int r, float* out) const {
@@ -57,11 +101,21 @@ void WeightView::row_f32(int r, float* out) const {
     case DType::BF16:
       for (int j = 0; j < len; ++j) out[j] = bf16_to_float(static_cast<const uint16_t*>(data)[base + j]);
       return;
+    case DType::I8: {
+      const int8_t* q = static_cast<const int8_t*>(data) + base;
+      if (scale_rows) {
+        for (int j = 0; j < len; ++j) out[j] = float(q[j]) * scales[r];
+      } else {
+        active_dequant_i8()(q, scales, out, len);
+      }
+      return;
+    }
   }
 }
 
 void matmul_ref(const float* x, int M, int ldx, const WeightView& w, const float* bias, float* y,
                 int ldy, bool accumulate) {
+  check_view(w);
   for (int m = 0; m < M; ++m)
     for (int j = 0; j < w.n; ++j) {
       double acc = bias ? bias[j] : 0.0;
@@ -95,6 +149,14 @@ void pack_weight_panel(const WeightView& w, int n0, float* dst) {
       for (int kk = 0; kk < w.k; ++kk)
         for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = half_to_float(src[size_t(kk) * w.n + j]);
     }
+    return;
+  }
+  // int8 (K, N): dequantised a row segment at a time (q * scale, the value at() gives), so
+  // the GEMM runs on the same fp32 weights as matmul_ref and only this panel is ever fp32.
+  if (!w.transposed && w.dtype == DType::I8 && cols == kNR) {
+    const int8_t* src = static_cast<const int8_t*>(w.data) + n0;
+    const DequantI8 dequant = active_dequant_i8();
+    for (int kk = 0; kk < w.k; ++kk) dequant(src + size_t(kk) * w.n, w.scales + n0, dst + size_t(kk) * kNR, kNR);
     return;
   }
   for (int kk = 0; kk < w.k; ++kk)
@@ -167,13 +229,23 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
   const int cwidth = ((N + cblocks - 1) / cblocks + 15) / 16 * 16;
   const int ncb = (N + cwidth - 1) / cwidth;
   const bool f16 = w.dtype == DType::F16;
-  // The AVX-512 and AVX2 kernels give the same bits (gemv_avx512.cc).
+  // int8: the bands sum x * q unscaled; each output is multiplied by its column's scale
+  // once, after the bands are added (gemv.h).
+  const bool i8 = w.dtype == DType::I8;
+  const float* cscale = i8 ? w.scales : nullptr;
+  // The AVX-512 and AVX2 kernels give the same bits (gemv_avx512.cc, gemv_i8_avx512.cc).
   const auto krange = active_isa() == Isa::Avx512 ? avx512_kernels()->gemv_krange : gemv_krange_avx2;
+  const KrangeI8 krange_i8 = i8 ? active_krange_i8() : nullptr;
   auto band = [&](int task, float* acc, int ldacc) {
     const int p = task / ncb, cb = task % ncb;
     const int k0 = int(int64_t(K) * p / parts), k1 = int(int64_t(K) * (p + 1) / parts);
     const int j0 = cb * cwidth, nc = std::min(N, j0 + cwidth) - j0;
-    krange(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, acc + size_t(p) * M * ldacc + j0, ldacc);
+    float* a = acc + size_t(p) * M * ldacc + j0;
+    if (i8) {
+      krange_i8(x, M, ldx, static_cast<const int8_t*>(w.data), N, k0, k1, j0, nc, a, ldacc);
+    } else {
+      krange(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, a, ldacc);
+    }
   };
   const uintptr_t xa = uintptr_t(x), ya = uintptr_t(y);
   const bool overlap = ya < xa + sizeof(float) * size_t(M) * ldx && xa < ya + sizeof(float) * size_t(M) * ldy;
@@ -182,7 +254,9 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
     pool.parallel_for(ncb, flops, [&](int task, int) { band(task, y, ldy); });
     for (int m = 0; m < M; ++m) {
       float* yr = y + size_t(m) * ldy;
-      if (bias) {
+      if (cscale) {
+        for (int j = 0; j < N; ++j) yr[j] = yr[j] * cscale[j] + (bias ? bias[j] : 0.0f);
+      } else if (bias) {
         for (int j = 0; j < N; ++j) yr[j] = (0.0f + yr[j]) + bias[j];
       } else {
         for (int j = 0; j < N; ++j) yr[j] = (0.0f + yr[j]) + 0.0f;
@@ -200,6 +274,7 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
     for (int j = 0; j < N; ++j) {
       float v = 0.0f;
       for (int p = 0; p < parts; ++p) v += part[(size_t(p) * M + m) * N + j];
+      if (cscale) v *= cscale[j];
       v += bias ? bias[j] : 0.0f;
       yr[j] = accumulate ? yr[j] + v : v;
     }
@@ -208,7 +283,8 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
 
 static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                             float* y, int ldy, bool accumulate, ThreadPool& pool) {
-  if (isa_at_least(Isa::Avx2Fma) && !w.transposed && (w.dtype == DType::F32 || w.dtype == DType::F16)) {
+  // int8 (K, N) always streams: every ISA has an int8 band kernel (the portable one too).
+  if (!w.transposed && (w.dtype == DType::I8 || (isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16)))) {
     matmul_few_rows_streaming(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
   }
@@ -222,7 +298,10 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     const bool simd = isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16);
     for (int m = 0; m < M; ++m)
       for (int j = 0; j < nc; ++j) acc[m][j] = 0.0f;
-    if (simd && !w.transposed) {
+    if (w.dtype == DType::I8) {
+      // stored (N, K) here (the (K, N) case streams above): unscaled dots, scaled below
+      active_dots_i8()(x, M, ldx, static_cast<const int8_t*>(w.data), K, j0, nc, &acc[0][0], kCols);
+    } else if (simd && !w.transposed) {
       gemv_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, N, j0, nc, &acc[0][0], kCols);
     } else if (simd) {
       const auto dots = active_isa() == Isa::Avx512 ? avx512_kernels()->dots : dots_avx2;
@@ -258,7 +337,8 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     for (int m = 0; m < M; ++m) {
       float* yr = y + size_t(m) * ldy + j0;
       for (int j = 0; j < nc; ++j) {
-        const float v = acc[m][j] + (bias ? bias[j0 + j] : 0.0f);
+        const float a = w.dtype == DType::I8 ? acc[m][j] * w.scales[j0 + j] : acc[m][j];
+        const float v = a + (bias ? bias[j0 + j] : 0.0f);
         yr[j] = accumulate ? yr[j] + v : v;
       }
     }
@@ -268,6 +348,7 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
 void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bias, float* y,
             int ldy, bool accumulate, ThreadPool& pool) {
   if (M <= 0 || w.n <= 0) return;
+  check_view(w);
   if (M <= kSmallRows) {
     matmul_few_rows(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
@@ -316,6 +397,41 @@ void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bi
       }
     }
   });
+}
+
+// The portable int8 few-row kernels (gemv.h's int8 contracts): plain loops, used with
+// JUKEBOX_CPU=generic and on CPUs without AVX2 (here rather than in a file of their own:
+// the CUDA helper tests link this file with a fixed list of others).
+void gemv_krange_i8_generic(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
+                            int nc, float* acc, int ldacc) {
+  for (int m = 0; m < M; ++m)
+    for (int j = 0; j < nc; ++j) acc[size_t(m) * ldacc + j] = 0.0f;
+  // k outer: W is read front to back as the SIMD kernels read it.
+  for (int k = k0; k < k1; ++k) {
+    const int8_t* wr = w + size_t(k) * N + j0;
+    for (int m = 0; m < M; ++m) {
+      const float xv = x[size_t(m) * ldx + k];
+      float* a = acc + size_t(m) * ldacc;
+      for (int j = 0; j < nc; ++j) a[j] += xv * float(wr[j]);
+    }
+  }
+}
+
+void dots_i8_generic(const float* x, int M, int ldx, const int8_t* w, int K, int j0, int nc, float* acc,
+                     int ldacc) {
+  for (int j = 0; j < nc; ++j) {
+    const int8_t* wr = w + size_t(j0 + j) * K;
+    for (int m = 0; m < M; ++m) {
+      const float* xm = x + size_t(m) * ldx;
+      float d = 0.0f;
+      for (int k = 0; k < K; ++k) d += xm[k] * float(wr[k]);
+      acc[size_t(m) * ldacc + j] = d;
+    }
+  }
+}
+
+void dequant_i8_generic(const int8_t* q, const float* scales, float* dst, int n) {
+  for (int i = 0; i < n; ++i) dst[i] = float(q[i]) * scales[i];
 }
 
 }  // namespace jb

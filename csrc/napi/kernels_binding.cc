@@ -191,8 +191,10 @@ Napi::Value BenchConvJs(const Napi::CallbackInfo& info) {
   });
 }
 
-// linear(x (M x K), M, K, w (Uint16Array fp16 or Float32Array), N, transposed, bias|null, impl)
-//   -> y (M x N) = x . W + bias, W logical (K, N), stored (K, N) or (N, K) when transposed
+// linear(x (M x K), M, K, w (Uint16Array fp16, Int8Array int8 or Float32Array), N, transposed,
+//        bias|null, impl, scales?)
+//   -> y (M x N) = x . W + bias, W logical (K, N), stored (K, N) or (N, K) when transposed;
+//   int8: W[k][n] = w * scales[n] (N fp32 scales, one per output channel, matmul.h)
 Napi::Value LinearJs(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const int M = info[1].As<Napi::Number>().Int32Value();
@@ -209,6 +211,11 @@ Napi::Value LinearJs(const Napi::CallbackInfo& info) {
     if (wa.TypedArrayType() == napi_uint16_array) {
       w.data = wa.As<Napi::Uint16Array>().Data();
       w.dtype = DType::F16;
+    } else if (wa.TypedArrayType() == napi_int8_array) {
+      w.data = wa.As<Napi::Int8Array>().Data();
+      w.dtype = DType::I8;
+      w.scales = f32(info[8], size_t(N), "scales");
+      w.scale_rows = w.transposed;  // output channels: stored rows of (N, K), columns of (K, N)
     } else {
       w.data = f32(info[3], size_t(K) * N, "w");
     }

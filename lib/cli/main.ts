@@ -78,7 +78,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--artist-ids <file>', 'for priors: the original artist id file (ids/v2_artist_ids.txt or v3_...), stored in the output')
     .option('--genre-ids <file>', 'for priors: the original genre id file, stored in the output')
     .addOption(
-      new Option('--dtype <dtype>', "weights' dtype in the output (default: as stored): tensors of 2+ dimensions take it, vectors keep theirs; f32 widens all. Also takes a converted .safetensors, to change only its dtype")
+      new Option('--dtype <dtype>', "weights' dtype in the output (default: as stored): tensors of 2+ dimensions take it, vectors keep theirs; f32 widens all. int8: a prior's transformer matrices and x_out only, weight-only, symmetric per output channel with F32 scales stored beside each as <key>.__scale; embeddings, vectors, the upsampler's conditioner convs and every VQ-VAE tensor stay as stored (the CPU engine runs int8; CUDA does not yet). Also takes a converted .safetensors, to change only its dtype")
         .choices(WEIGHT_DTYPES),
     )
     .action(async (input: string, o: { output: string; preset?: string; config?: string; vqvae?: string; artistIds?: string; genreIds?: string; dtype?: WeightDtype }) => {
