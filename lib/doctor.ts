@@ -20,10 +20,57 @@ export interface DoctorReport {
   cpu: { model: string; logicalCores: number; isa?: string; detectedIsa?: string; threads?: number; overrides: Record<string, string> };
   memory: { totalBytes: number; freeBytes: number };
   addon: { loaded: boolean; file?: string; kind?: 'prebuild' | 'local build' | 'other'; error?: string };
-  cuda?: BackendInfo['cuda'] & { emulated: boolean };
+  cuda?: BackendInfo['cuda'] & {
+    emulated: boolean;
+    /** Where the library came from: 'JUKEBOX_CUDA_LIB', 'local build' or 'package' (absent: none found). */
+    source?: string;
+    /** The CUDA variant package module resolution found (also when its version was refused). */
+    package?: CudaPackageReport;
+  };
   /** Per backend: can it run here, would `auto` pick it, and why. */
   backends: { name: 'cpu' | 'cuda'; usable: boolean; chosenByAuto: boolean; why: string }[];
   defaultModel: { dir: string; present: boolean };
+}
+
+/** The CUDA variant package (jukebox-node-linux-x64-cuda) as the loader found it, with its build record. */
+export interface CudaPackageReport {
+  name: string;
+  version: string;
+  dir: string;
+  /** The version it must have: this package's. */
+  expectedVersion: string;
+  versionMatches: boolean;
+  /** Its jukebox-cuda.json (what it was built with), when readable. */
+  build?: {
+    cuda?: string;
+    nvcc?: string;
+    architectures?: string[];
+    abiVersion?: number;
+    cudaRuntime?: string;
+    minDriver?: string;
+    needs?: string[];
+    sha256?: string;
+    builtAt?: string;
+  };
+  buildError?: string;
+}
+
+/** What the addon reports about the library's origin (lib/native.ts types the older fields). */
+interface NativeCudaOrigin {
+  source?: string;
+  package?: { name: string; version: string; dir: string; expectedVersion: string };
+}
+
+function cudaPackage(p: NonNullable<NativeCudaOrigin['package']>): CudaPackageReport {
+  const out: CudaPackageReport = { ...p, versionMatches: p.version === p.expectedVersion };
+  try {
+    const m = JSON.parse(readFileSync(join(p.dir, 'jukebox-cuda.json'), 'utf8')) as Record<string, unknown>;
+    const pick = ['cuda', 'nvcc', 'architectures', 'abiVersion', 'cudaRuntime', 'minDriver', 'needs', 'sha256', 'builtAt'] as const;
+    out.build = Object.fromEntries(pick.filter((k) => m[k] !== undefined).map((k) => [k, m[k]])) as CudaPackageReport['build'];
+  } catch (e) {
+    out.buildError = `no readable jukebox-cuda.json in ${p.dir}: ${(e as Error).message}`;
+  }
+  return out;
 }
 
 const ENV_KNOBS = ['JUKEBOX_CPU', 'JUKEBOX_THREADS', 'JUKEBOX_SPIN_US', 'JUKEBOX_CUDA_LIB'];
@@ -87,7 +134,9 @@ export function doctorReport(): DoctorReport {
   }
   report.cpu = { ...report.cpu, isa: info.cpu.isa, detectedIsa: info.cpu.detectedIsa, threads: info.cpu.threads };
   const emulated = /emulated on the CPU/.test(info.cuda.reason ?? '') || /emulat/i.test(info.cuda.buildInfo ?? '');
-  report.cuda = { ...info.cuda, emulated };
+  const origin = info.cuda as BackendInfo['cuda'] & NativeCudaOrigin;
+  const { package: variant, ...cudaRest } = origin;
+  report.cuda = { ...cudaRest, emulated, ...(variant ? { package: cudaPackage(variant) } : {}) };
   const auto = resolveBackend('auto', info);
   report.backends.push({
     name: 'cpu',
@@ -116,7 +165,16 @@ export function formatDoctor(r: DoctorReport): string {
   L.push(`addon:     ${r.addon.loaded ? `${r.addon.kind ?? 'loaded'}: ${r.addon.file}` : `NOT LOADED: ${r.addon.error}`}`);
   if (r.cuda) {
     const c = r.cuda;
-    L.push(`cuda lib:  ${c.libraryLoaded ? `${c.library}${c.emulated ? ' (emulated on the CPU)' : ''}${c.buildInfo ? `, ${c.buildInfo}` : ''}` : `not found (searched: ${c.searched.join(', ') || 'nothing'})`}`);
+    const from = c.source ? ` [${c.source}]` : '';
+    L.push(`cuda lib:  ${c.libraryLoaded ? `${c.library}${from}${c.emulated ? ' (emulated on the CPU)' : ''}${c.buildInfo ? `, ${c.buildInfo}` : ''}` : c.library ? `${c.library}${from}, not loaded (below)` : `not found (searched: ${c.searched.join(', ') || 'nothing'})`}`);
+    if (c.package) {
+      const p = c.package;
+      const b = p.build;
+      L.push(
+        `cuda pkg:  ${p.name} ${p.version}${p.versionMatches ? '' : ` (MISMATCH: this package is ${p.expectedVersion})`} (${p.dir})` +
+          (b ? `; built with CUDA ${b.cuda ?? '?'}, ${(b.architectures ?? []).join(' ')}, ${b.cudaRuntime ?? '?'} runtime, needs driver >= ${b.minDriver ?? '?'}` : `; ${p.buildError}`),
+      );
+    }
     if (c.runtimeVersion || c.driverVersion) L.push(`cuda:      runtime ${c.runtimeVersion ?? '?'}, driver ${c.driverVersion ?? 'none'}`);
     for (const d of c.devices) L.push(`device:    ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${gib(d.totalBytes)}${d.supported ? '' : ' (not supported)'}`);
   }

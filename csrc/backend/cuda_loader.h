@@ -1,8 +1,10 @@
 // Run-time loading of the optional CUDA backend library (libjukebox-cuda.so, built from
-// cuda/ by `npm run build:cuda`). The addon never links against CUDA: it dlopens the
-// library on first use, checks the ABI version of its function table (cuda/include/
-// jukebox_cuda.h) and asks it for devices. Nothing here throws or fails the addon's load;
-// when CUDA cannot be used, status().reason says why and what to do.
+// cuda/ by `npm run build:cuda`, or installed as the CUDA variant package
+// jukebox-node-linux-x64-cuda, `npm run pack:cuda`). The addon never links against CUDA: it
+// dlopens the library on first use, checks the ABI version of its function table (cuda/
+// include/jukebox_cuda.h), for the variant package also that its version is this package's,
+// and asks it for devices. Nothing here throws or fails the addon's load; when CUDA cannot be
+// used, status().reason says why and what to do.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,6 +31,12 @@ struct CudaBackendStatus {
   std::string reason;           // why not available (empty when available)
   std::string library;          // path of the library loaded or last tried
   std::vector<std::string> searched;  // paths looked at, in order
+  // Where the library came from: "JUKEBOX_CUDA_LIB", "local build" (beside the addon,
+  // build/cuda/, prebuilds/) or "package" (the CUDA variant package); empty if none found.
+  std::string source;
+  // The variant package found by module resolution (even when its version is refused):
+  // its name, version and folder; main_version is this package's, which it must equal.
+  std::string package_name, package_version, package_dir, main_version;
   std::string build_info;
   uint32_t api_version = 0;     // the library's (0: not loaded)
   uint64_t capabilities = 0;
@@ -37,9 +45,14 @@ struct CudaBackendStatus {
 };
 
 // Candidate paths for the library, in search order: $JUKEBOX_CUDA_LIB alone when set;
-// else next to the addon (build/Release/ or prebuilds/<platform>-<arch>/), build/cuda/ and
-// prebuilds/<platform>-<arch>/ of the package the addon belongs to.
+// else the local builds: next to the addon (build/Release/ or prebuilds/<platform>-<arch>/),
+// build/cuda/ and prebuilds/<platform>-<arch>/ of the package the addon belongs to; then
+// the CUDA variant package (jukebox-node-<platform>-<arch>-cuda/libjukebox-cuda.so) in each
+// node_modules folder Node's module resolution would look in from that package's folder.
 std::vector<std::string> cuda_library_candidates();
+
+// The variant package's name for this platform ("jukebox-node-linux-x64-cuda").
+std::string cuda_package_name();
 
 // Loads and probes once per process (thread-safe); later calls return the same result.
 const CudaBackendStatus& cuda_backend_status();

@@ -27,6 +27,16 @@ Napi::Value backend_info_js(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < s.searched.size(); ++i) searched.Set(uint32_t(i), s.searched[i]);
   cuda.Set("searched", searched);
   cuda.Set("libraryLoaded", s.library_loaded);
+  if (!s.source.empty()) cuda.Set("source", s.source);
+  if (!s.package_dir.empty()) {
+    // The CUDA variant package module resolution found (also when its version was refused).
+    Napi::Object pkg = Napi::Object::New(env);
+    pkg.Set("name", s.package_name);
+    pkg.Set("version", s.package_version);
+    pkg.Set("dir", s.package_dir);
+    pkg.Set("expectedVersion", s.main_version);
+    cuda.Set("package", pkg);
+  }
   cuda.Set("expectedApiVersion", double(JB_CUDA_API_VERSION));
   if (s.api_version) cuda.Set("apiVersion", double(s.api_version));
   if (s.library_loaded) {
