@@ -171,6 +171,10 @@ export interface NativeBackendInfo {
     runtimeVersion?: number;
     driverVersion?: number;
     devices: NativeCudaDevice[];
+    /** Where the library came from: 'JUKEBOX_CUDA_LIB', 'local build' (beside the addon, build/cuda/, prebuilds/) or 'package' (jukebox-node-linux-x64-cuda). */
+    source?: string;
+    /** The CUDA variant package module resolution found (also when its version was refused). */
+    package?: { name: string; version: string; dir: string; expectedVersion: string };
   };
 }
 

@@ -102,6 +102,21 @@ describe.runIf(cudaEmu.ready || cudaEmu.required)('--backend cuda under emulatio
     expect(out).toMatch(/^cpu cpu$/m);
   });
 
+  it('int8 weights (convert --dtype int8) are refused by the CUDA backend with ERR_DTYPE, saying what to do', async () => {
+    const out = join(tmp, 'top-int8.safetensors');
+    const c = await jukebox(['convert', join(repoRoot, 'models/default/prior_level_2.safetensors'), '--dtype', 'int8', '-o', out], process.env);
+    expect(c.code, c.stderr).toBe(0);
+    const r = await script(`
+      try { await jb.loadPrior(${JSON.stringify(out)}, { backend: 'cuda' }); console.log('loaded?!'); }
+      catch (e) { console.log('error', e.code, e.message); }
+      const p = await jb.loadPrior(${JSON.stringify(out)}, { backend: 'cpu' });
+      console.log('cpu', p.backend.used);
+      p.dispose();
+    `);
+    expect(r).toMatch(/^error ERR_DTYPE .*CPU backend only/m);
+    expect(r).toMatch(/^cpu cpu$/m);
+  });
+
   it('abort and dispose mid-window free the device memory and leave the process usable', async () => {
     const setup = `
       const { priors } = jb.defaultModelSet();
