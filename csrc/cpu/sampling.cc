@@ -9,12 +9,17 @@
 
 namespace jb {
 
-void filtered_probs(const float* logits, int bins, const SamplingParams& p, std::vector<double>& probs) {
-  // Runs once per sample per decoded token: no message strings unless failing, and the
-  // scratch is reused per thread.
+void check_sampling_params(const SamplingParams& p) {
   if (!(p.temperature > 0.0f)) fail("ERR_INVALID_ARGUMENT", "temperature must be > 0");
   if (!(p.top_k == 0 || p.top_p == 0.0f))
     fail("ERR_INVALID_ARGUMENT", "top_k and top_p cannot both be set (as in the original)");
+}
+
+void filtered_probs(const float* logits, int bins, const SamplingParams& p, std::vector<double>& probs) {
+  // Runs once per sample per decoded token, on whichever pool thread draws that sample: no
+  // message strings unless failing, and the scratch (also top-p's sort order, which used to
+  // be allocated per call) is reused per thread.
+  check_sampling_params(p);
   thread_local std::vector<float> x;
   thread_local std::vector<char> keep;
   x.resize(bins);
@@ -32,9 +37,12 @@ void filtered_probs(const float* logits, int bins, const SamplingParams& p, std:
   if (p.top_p > 0.0f) {
     // Sort descending, softmax, cumulative sum; drop tokens past top_p, but always keep
     // the first token that crosses it (the mask is shifted right by one).
-    std::vector<int> order(bins);
+    thread_local std::vector<int> order;
+    order.resize(bins);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return x[a] > x[b]; });
+    // Descending, ties in index order: the order a stable sort gives, from std::sort with
+    // the index as tie-break (stable_sort allocates a temporary buffer on every call).
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return x[a] > x[b] || (!(x[b] > x[a]) && a < b); });
     const double mx = x[order[0]];
     double z = 0;
     for (int i = 0; i < bins; ++i) z += std::exp(double(x[i]) - mx);

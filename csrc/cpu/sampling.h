@@ -14,7 +14,11 @@ struct SamplingParams {
   float top_p = 0.0f;  // 0: off
 };
 
+// Throws ERR_INVALID_ARGUMENT for a temperature <= 0 or top_k and top_p both set.
+void check_sampling_params(const SamplingParams& p);
 // Probabilities (sum 1, in double) after temperature and filtering; zero for removed tokens.
+// Safe to call from several threads at once (per-thread scratch); a result depends only on
+// the logits and p, never on the thread.
 void filtered_probs(const float* logits, int bins, const SamplingParams& p, std::vector<double>& probs);
 // The token the uniform u in [0, 1) selects.
 int32_t draw_token(const std::vector<double>& probs, double u);

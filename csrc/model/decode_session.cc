@@ -12,33 +12,46 @@ namespace jb {
 
 namespace {
 
-// One query against a contiguous run of cached keys/values, per head (same arithmetic as
-// attention_forward).
-// w: scratch for run.count scores.
-void attend_one(const float* q, const LayerKVCache::Run& run, int state, int heads, float* out, float* w) {
+// One query against a contiguous run of cached keys/values, head h only (same arithmetic
+// as attention_forward). out: the query's state-wide output row; w: scratch for run.count
+// scores.
+void attend_head(const float* q, const LayerKVCache::Run& run, int state, int heads, int h, float* out, float* w) {
   const int dh = state / heads;
+  float* oh = out + h * dh;
   if (run.zero_output || run.count == 0) {
-    std::fill(out, out + state, 0.0f);
+    std::fill(oh, oh + dh, 0.0f);
     return;
   }
   const double sc = 1.0 / std::sqrt(std::sqrt(double(dh)));
   const float scale = float(sc * sc);
   const DotFn dot = active_dot();
   const AxpyFn axpy = active_axpy();
-  for (int h = 0; h < heads; ++h) {
-    const float* qh = q + h * dh;
-    float mx = -INFINITY;
-    for (int j = 0; j < run.count; ++j) {
-      w[j] = dot(qh, run.k + size_t(j) * state + h * dh, dh) * scale;
-      mx = std::max(mx, w[j]);
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < run.count; ++j) sum += (w[j] = std::exp(w[j] - mx));
-    const float inv = 1.0f / sum;
-    float* oh = out + h * dh;
-    std::fill(oh, oh + dh, 0.0f);
-    for (int j = 0; j < run.count; ++j) axpy(w[j] * inv, run.v + size_t(j) * state + h * dh, oh, dh);
+  const float* qh = q + h * dh;
+  float mx = -INFINITY;
+  for (int j = 0; j < run.count; ++j) {
+    w[j] = dot(qh, run.k + size_t(j) * state + h * dh, dh) * scale;
+    mx = std::max(mx, w[j]);
   }
+  float sum = 0.0f;
+  for (int j = 0; j < run.count; ++j) sum += (w[j] = std::exp(w[j] - mx));
+  const float inv = 1.0f / sum;
+  std::fill(oh, oh + dh, 0.0f);
+  for (int j = 0; j < run.count; ++j) axpy(w[j] * inv, run.v + size_t(j) * state + h * dh, oh, dh);
+}
+
+// Time of one cached key/value row for one query, in the pool's FLOP-equivalents
+// (thread_pool.h): the row is streamed from memory (2 x state fp32 = 8 bytes per state
+// element, about what a fp16 GEMV does with 8 FLOPs' worth of bytes), plus an exp per head.
+double attention_row_cost(int state, int heads) { return 8.0 * state + 16.0 * heads; }
+
+// One sample's sampling work, in the same units: an exp and a division per bin in double
+// (measured ~10 ns per bin on Zen 4 = ~300 FLOP-equivalents), more with top-k (a selection)
+// or top-p (a sort and a second exp pass).
+double sampling_cost(int bins, const SamplingParams& p) {
+  double per_bin = 300.0;
+  if (p.top_k > 0) per_bin += 50.0;
+  if (p.top_p > 0.0f) per_bin += 300.0 + 20.0 * std::log2(double(std::max(2, bins)));
+  return per_bin * bins;
 }
 
 }  // namespace
@@ -77,7 +90,7 @@ DecodeSession::DecodeSession(const Autoregressive& model, int n, const float* y_
   step_tokens_.assign(size_t(n) * L, 0);
 }
 
-void DecodeSession::ScratchSet::ensure(size_t rows, int w, int s, int mlp, int keys) {
+void DecodeSession::ScratchSet::ensure(size_t rows, int w, int s, int mlp, int keys, int workers) {
   auto grow = [](Buffer<float>& b, size_t n) {
     if (b.size() < n) b.reset(n, "chunk state");
   };
@@ -87,7 +100,7 @@ void DecodeSession::ScratchSet::ensure(size_t rows, int w, int s, int mlp, int k
   grow(att, rows * s);
   grow(a, rows * w);
   grow(mid, rows * mlp);
-  grow(scores, size_t(keys));
+  grow(scores, size_t(keys) * size_t(std::max(workers, 1)));
 }
 
 size_t DecodeSession::cache_bytes() const {
@@ -129,7 +142,8 @@ void DecodeSession::extend(const int32_t* tokens, int end, float* logits, Thread
   const size_t rows = size_t(n) * c;
   // Scratch kept across steps (a step used to allocate six buffers).
   ScratchSet& sc = scratch_;
-  sc.ensure(rows, w, s, d.mlp, std::max(Lm, d.enc_len));
+  const int max_keys = std::max(Lm, d.enc_len);
+  sc.ensure(rows, w, s, d.mlp, max_keys, pool.size());
   float* const h = sc.h.data();
   float* const x = sc.x.data();
   float* const qkv = sc.qkv.data();
@@ -153,12 +167,44 @@ void DecodeSession::extend(const int32_t* tokens, int end, float* logits, Thread
     const bool enc = l.attn_func == 6;
     const int ld = enc ? s : 3 * s;
     matmul(x, int(rows), w, l.c_attn.w, l.c_attn.b, qkv, ld, false, pool);
-    for (int b = 0; b < n; ++b)
-      for (int i = 0; i < c; ++i) {
-        const float* q = qkv + (size_t(b) * c + i) * ld;
-        if (!enc) cache.put(b, pos_ + i, q + s, q + 2 * s);
-        attend_one(q, cache.keys_for(b, pos_ + i), s, d.heads, att + (size_t(b) * c + i) * s, sc.scores.data());
-      }
+    // KV puts and attention, the samples (or, for one position of few samples, their heads)
+    // in parallel: a task reads only its own sample's cache and writes its own slice of att,
+    // so the split changes no arithmetic. A sample's positions stay in order within its task
+    // (put i, attend i, put i + 1, ...): a chunk that crosses a block boundary overwrites
+    // row/previous-block rows that an earlier query of the chunk still reads.
+    double keys_read = 0;  // per sample (every sample reads the same number of rows)
+    for (int i = 0; i < c; ++i) {
+      const LayerKVCache::Run r = cache.keys_for(0, pos_ + i);
+      keys_read += r.zero_output ? 0 : r.count;
+    }
+    const double cost = double(n) * keys_read * attention_row_cost(s, d.heads);
+    float* const scores = sc.scores.data();
+    if (c > 1 || d.heads == 1 || n >= pool.size()) {
+      // One task per sample (its put inside it): enough tasks for every thread, or no heads
+      // to split.
+      pool.parallel_for(n, cost, [&](int b, int worker) {
+        float* wk = scores + size_t(worker) * max_keys;
+        for (int i = 0; i < c; ++i) {
+          const float* q = qkv + (size_t(b) * c + i) * ld;
+          if (!enc) cache.put(b, pos_ + i, q + s, q + 2 * s);
+          const LayerKVCache::Run r = cache.keys_for(b, pos_ + i);
+          for (int hd = 0; hd < d.heads; ++hd) attend_head(q, r, s, d.heads, hd, att + (size_t(b) * c + i) * s, wk);
+        }
+      });
+    } else {
+      // One position of fewer samples than threads: (sample, head) tasks, the puts first
+      // (every head of a sample reads its new row).
+      if (!enc)
+        for (int b = 0; b < n; ++b) {
+          const float* q = qkv + size_t(b) * ld;
+          cache.put(b, pos_, q + s, q + 2 * s);
+        }
+      pool.parallel_for(n * d.heads, cost, [&](int task, int worker) {
+        const int b = task / d.heads, hd = task % d.heads;
+        attend_head(qkv + size_t(b) * ld, cache.keys_for(b, pos_), s, d.heads, hd, att + size_t(b) * s,
+                    scores + size_t(worker) * max_keys);
+      });
+    }
     matmul(att, int(rows), s, l.c_proj.w, l.c_proj.b, a, w, false, pool);
     mlp_residual(l, d, int(rows), h, a, x, mid, pool);
   }
@@ -182,24 +228,30 @@ void sample_window(DecodeSession& s, const Autoregressive& m, int32_t* tokens, c
   require(0 <= r.start && r.start <= r.end && r.end <= L, "ERR_INVALID_ARGUMENT", "bad sampling range");
   require(s.position() == r.start, "ERR_INVALID_ARGUMENT",
           "session is at position " + std::to_string(s.position()) + ", sampling starts at " + std::to_string(r.start));
+  // Checked once here, so the per-sample tasks below never throw on bad parameters.
+  if (!r.forced) check_sampling_params(r.params);
+  // Per-window buffers: a step allocates nothing (probs keeps its capacity across steps).
   std::vector<float> logits(size_t(n) * bins);
   std::vector<int32_t> prev(n, 0);
-  std::vector<double> probs;
+  std::vector<std::vector<double>> probs(n);
+  const double cost = r.forced ? 0.0 : double(n) * sampling_cost(bins, r.params);
   progress.total = r.end - r.start;
   for (int t = r.start; t < r.end; ++t) {
     for (int b = 0; b < n; ++b) prev[b] = t > 0 ? tokens[size_t(b) * L + t - 1] : 0;
     s.step(prev.data(), logits.data(), pool);
-    for (int b = 0; b < n; ++b) {
+    // The n samples' draws in parallel: sample b's token depends only on its own logits and
+    // its own Philox uniform (b + sample_offset, t), so the split cannot change a token.
+    pool.parallel_for(n, cost, [&](int b, int) {
       const float* lb = logits.data() + size_t(b) * bins;
       if (r.record_logits) std::copy(lb, lb + bins, r.record_logits + (size_t(b) * (r.end - r.start) + (t - r.start)) * bins);
       if (r.forced) {
         tokens[size_t(b) * L + t] = r.forced[size_t(b) * L + t];
-        continue;
+        return;
       }
-      filtered_probs(lb, bins, r.params, probs);
+      filtered_probs(lb, bins, r.params, probs[b]);
       const double u = Philox4x32::uniform(r.seed, r.stream, uint32_t(b) + r.sample_offset, uint32_t(t), 0x6a6b7878u);
-      tokens[size_t(b) * L + t] = draw_token(probs, u);
-    }
+      tokens[size_t(b) * L + t] = draw_token(probs[b], u);
+    });
     progress.step(1);
   }
 }

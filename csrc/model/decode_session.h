@@ -44,7 +44,7 @@ class DecodeSession {
   // extend()'s activations, kept across steps and grown when a chunk needs more.
   struct ScratchSet {
     Buffer<float> h, x, qkv, att, a, mid, scores;
-    void ensure(size_t rows, int w, int s, int mlp, int keys);
+    void ensure(size_t rows, int w, int s, int mlp, int keys, int workers);  // scores: keys per worker
   };
   ScratchSet scratch_;
 };
