@@ -61,6 +61,7 @@
         "csrc/backend/cuda_device.cc",
         "csrc/backend/cuda_prior_runner.cc",
         "csrc/backend/cuda_vqvae_runner.cc",
+        "csrc/napi/cuda_stack.cc",
         "csrc/cpu/sampling.cc",
         "csrc/napi/async_job.cc",
         "csrc/napi/weights.cc",

@@ -53,6 +53,37 @@ class CudaPriorRunner final : public PriorRunner {
     // Upload now, so a model the device cannot hold fails at load, not mid-generation.
     ensure(std::max(1, o.samples));
   }
+  CudaPriorRunner(const PriorModel& pm, const CudaPriorOptions& o, CudaVQLevelWeights* conditioner)
+      : CudaPriorRunner(*pm.prior, o) {
+    if (conditioner) {
+      cond_width_ = conditioner->out_channels;
+      cond_hop_ = conditioner->hop;
+      // Moved, not copied: the layer descs point into these arrays.
+      std::vector<CudaVQLevelWeights> levels;
+      levels.push_back(std::move(*conditioner));
+      conditioner_ = std::make_unique<CudaVQDecoder>(std::move(levels), o.name + " (upsampler conditioner)", o.device);
+    }
+    if (pm.lyrics) {
+      CudaPriorOptions lo = o;
+      lo.name = o.name + " (lyric encoder)";
+      lyric_body_ = std::make_unique<CudaPriorRunner>(*pm.lyrics->body, lo);
+    }
+  }
+
+  ConditioningHooks conditioning_hooks() override {
+    ConditioningHooks h;
+    if (conditioner_)
+      h.upsampler_stack = [this](const int32_t* z, int n, int t, int& len, Progress& progress) {
+        Buffer<float> nct = conditioner_->decode(z, n, t, 0, progress);
+        len = t * cond_hop_;
+        return std::vector<float>(nct.data(), nct.data() + size_t(n) * cond_width_ * len);
+      };
+    if (lyric_body_)
+      h.lyric_body = [this](const int32_t* tokens, int n, Progress& progress) {
+        return lyric_body_->forward(ConditionedWindow{}, tokens, n, progress);
+      };
+    return h;
+  }
   ~CudaPriorRunner() override {
     if (prior_) ctx_.api().prior_free(prior_);
   }
@@ -209,6 +240,9 @@ class CudaPriorRunner final : public PriorRunner {
   const Autoregressive& m_;
   CudaPriorOptions opts_;
   CudaContext ctx_;
+  std::unique_ptr<CudaVQDecoder> conditioner_;      // upsamplers: the conditioner's stack
+  int cond_width_ = 0, cond_hop_ = 1;
+  std::unique_ptr<CudaPriorRunner> lyric_body_;     // 5b_lyrics: the encoder's body
   std::mutex mu_;
   std::vector<jb_cuda_layer_desc> layers_;
   jb_cuda_prior_desc desc_{};
@@ -217,6 +251,11 @@ class CudaPriorRunner final : public PriorRunner {
 };
 
 }  // namespace
+
+std::unique_ptr<PriorRunner> make_cuda_prior_runner(const PriorModel& model, const CudaPriorOptions& opts,
+                                                    CudaVQLevelWeights* conditioner) {
+  return std::make_unique<CudaPriorRunner>(model, opts, conditioner);
+}
 
 std::unique_ptr<PriorRunner> make_cuda_prior_runner(const Autoregressive& model, const CudaPriorOptions& opts) {
   return std::make_unique<CudaPriorRunner>(model, opts);

@@ -14,7 +14,13 @@
 namespace jb {
 
 // One level's decoder in the ABI's terms, with the fp32 arrays its desc points into.
+// Move-only: `layers` point into `arrays`, whose buffers a move keeps and a copy would not.
 struct CudaVQLevelWeights {
+  CudaVQLevelWeights() = default;
+  CudaVQLevelWeights(CudaVQLevelWeights&&) = default;
+  CudaVQLevelWeights& operator=(CudaVQLevelWeights&&) = default;
+  CudaVQLevelWeights(const CudaVQLevelWeights&) = delete;
+  CudaVQLevelWeights& operator=(const CudaVQLevelWeights&) = delete;
   std::vector<std::vector<float>> arrays;  // owned weights and biases (stable addresses)
   std::vector<jb_cuda_vq_layer_desc> layers;
   std::vector<float> codebook;             // bins x emb_width

@@ -88,13 +88,18 @@ std::vector<float> UpsamplerConditioner::forward(const int32_t* z, int n, int t,
   int c = w, len = t;
   run_stack(stack, ws, n, c, len, pool, progress);
   require(c == w, "ERR_HPARAMS", "conditioner output width does not match the prior width");
+  out_len = len;
+  return normalise(ws.x.data(), n, len);
+}
+
+std::vector<float> UpsamplerConditioner::normalise(const float* nct, int n, int len) const {
+  const int w = width;
   // NCT -> NTC, then LayerNorm over channels.
   std::vector<float> out(size_t(n) * len * w);
   for (int b = 0; b < n; ++b)
     for (int ch = 0; ch < w; ++ch)
-      for (int i = 0; i < len; ++i) out[(size_t(b) * len + i) * w + ch] = ws.x[(size_t(b) * w + ch) * len + i];
+      for (int i = 0; i < len; ++i) out[(size_t(b) * len + i) * w + ch] = nct[(size_t(b) * w + ch) * len + i];
   layer_norm(out.data(), n * len, w, ln, out.data());
-  out_len = len;
   return out;
 }
 

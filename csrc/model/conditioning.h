@@ -47,6 +47,9 @@ struct UpsamplerConditioner {
   // z: n x t codes of the level above -> x_cond: n x (t * upsampling) x w.
   std::vector<float> forward(const int32_t* z, int n, int t, ThreadPool& pool, Progress& progress,
                              int& out_len) const;
+  // The last step alone: the stack's output (n x w x len, NCT) -> NTC, then the LayerNorm.
+  // (The CUDA backend runs the embedding and the stack on the device and finishes here.)
+  std::vector<float> normalise(const float* nct, int n, int len) const;
 };
 
 }  // namespace jb

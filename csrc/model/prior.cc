@@ -90,7 +90,12 @@ void LyricEncoder::forward(const int32_t* tokens, int n, float* encoder_kv, Thre
   const int L = body->len(), wl = body->width();
   Buffer<float> acts(size_t(n) * L * wl, "lyric encoder activations");
   body->forward(tokens, n, nullptr, nullptr, 0, nullptr, acts.data(), pool, progress);
-  matmul(acts.data(), n * L, wl, proj.w, proj.b, encoder_kv, out_width, false, pool);
+  project(acts.data(), n, encoder_kv, pool);
+}
+
+void LyricEncoder::project(const float* acts, int n, float* encoder_kv, ThreadPool& pool) const {
+  const int L = body->len(), wl = body->width();
+  matmul(acts, n * L, wl, proj.w, proj.b, encoder_kv, out_width, false, pool);
   layer_norm(encoder_kv, n * L, out_width, ln, encoder_kv);
 }
 

@@ -65,6 +65,9 @@ struct LyricEncoder {
   LayerNormW ln;
   int out_width = 0;
   void forward(const int32_t* tokens, int n, float* encoder_kv, ThreadPool& pool, Progress& progress) const;
+  // The last step alone: the body's activations (n x len x w_lyrics) -> encoder_kv (the CUDA
+  // backend runs the body on the device and finishes here).
+  void project(const float* acts, int n, float* encoder_kv, ThreadPool& pool) const;
 };
 
 }  // namespace jb

@@ -6,7 +6,7 @@
 namespace jb {
 
 ConditionedWindow condition_window(const PriorModel& m, const WindowConditioning& c, ThreadPool& pool,
-                                   Progress& progress) {
+                                   Progress& progress, const ConditioningHooks& hooks) {
   const Autoregressive& p = *m.prior;
   const int n = c.n, w = p.width(), L = p.len();
   require(n > 0, "ERR_INVALID_ARGUMENT", "a window needs at least one sample");
@@ -31,7 +31,13 @@ ConditionedWindow condition_window(const PriorModel& m, const WindowConditioning
     require(!c.upper.empty() && c.upper.size() % size_t(n) == 0, "ERR_INVALID_ARGUMENT",
             "an upsampler window needs the codes of the level above for each of its " + std::to_string(n) + " samples");
     int len = 0;
-    timing = m.upsampler->forward(c.upper.data(), n, int(c.upper.size() / n), pool, progress, len);
+    const int t = int(c.upper.size() / n);
+    if (hooks.upsampler_stack) {
+      const std::vector<float> nct = hooks.upsampler_stack(c.upper.data(), n, t, len, progress);
+      timing = m.upsampler->normalise(nct.data(), n, len);
+    } else {
+      timing = m.upsampler->forward(c.upper.data(), n, t, pool, progress, len);
+    }
     n_time = len;
   } else {
     require(c.upper.empty(), "ERR_MODEL_KIND", "this prior is not an upsampler: pass no upper-level codes");
@@ -59,7 +65,12 @@ ConditionedWindow condition_window(const PriorModel& m, const WindowConditioning
             "expected " + std::to_string(n) + " rows of " + std::to_string(T) + " lyric tokens, got " +
                 std::to_string(c.lyrics.size()) + " values");
     out.encoder_kv.resize(size_t(n) * T * e.out_width);
-    e.forward(c.lyrics.data(), n, out.encoder_kv.data(), pool, progress);
+    if (hooks.lyric_body) {
+      const std::vector<float> acts = hooks.lyric_body(c.lyrics.data(), n, progress);
+      e.project(acts.data(), n, out.encoder_kv.data(), pool);
+    } else {
+      e.forward(c.lyrics.data(), n, out.encoder_kv.data(), pool, progress);
+    }
   } else {
     require(c.lyrics.empty(), "ERR_MODEL_KIND", "this prior has no lyric encoder: pass no lyric tokens (a combined lyric model reads them from its tokens)");
   }

@@ -6,6 +6,7 @@
 // for the 5b top prior). The backends (prior_runner.h) take the result.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -44,8 +45,19 @@ struct ConditionedWindow {
   const float* enc() const { return encoder_kv.empty() ? nullptr : encoder_kv.data(); }
 };
 
-// Runs the conditioners on the CPU (the CUDA backend uploads the result once per window).
+// Parts of the conditioning a backend runs itself (empty: the CPU engine runs them).
+struct ConditioningHooks {
+  // The upsampler conditioner's embedding and conv stack: z (n x t) -> n x w x len (NCT),
+  // before its LayerNorm (UpsamplerConditioner::normalise finishes on the CPU).
+  std::function<std::vector<float>(const int32_t* z, int n, int t, int& len, Progress& progress)> upsampler_stack;
+  // The lyric encoder's transformer body: tokens (n x T) -> n x T x w_lyrics activations
+  // (LyricEncoder::project finishes on the CPU).
+  std::function<std::vector<float>(const int32_t* tokens, int n, Progress& progress)> lyric_body;
+};
+
+// Runs the conditioners (on the CPU, or through the hooks; the result is uploaded once per
+// window by the CUDA runner).
 ConditionedWindow condition_window(const PriorModel& m, const WindowConditioning& c, ThreadPool& pool,
-                                   Progress& progress);
+                                   Progress& progress, const ConditioningHooks& hooks = {});
 
 }  // namespace jb

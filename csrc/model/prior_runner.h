@@ -41,6 +41,8 @@ class PriorRunner {
   virtual std::string describe() const = 0;
   // Device memory the model holds now (weights, caches, scratch); 0 on the CPU.
   virtual uint64_t device_bytes() const { return 0; }
+  // The conditioning this backend runs itself (the CPU runner: none).
+  virtual ConditioningHooks conditioning_hooks() { return {}; }
   virtual WindowResult sample(const ConditionedWindow& c, const WindowJob& job, Progress& progress) = 0;
   // tokens: n x len. Logits n x len x bins (activations n x len x w for an encoder body).
   virtual std::vector<float> forward(const ConditionedWindow& c, const int32_t* tokens, int n, Progress& progress) = 0;

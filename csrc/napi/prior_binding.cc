@@ -15,6 +15,7 @@
 #include "../model/prior_model.h"
 #include "../model/prior_runner.h"
 #include "async_job.h"
+#include "cuda_stack.h"
 #include "js_error.h"
 #include "weight_store.h"
 #include "weights.h"
@@ -265,7 +266,17 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
         o.name = plan.Get("file").IsString() ? plan.Get("file").ToString().Utf8Value() : std::string("a prior");
         o.samples = get_int_or(plan, "samples", 1);
         o.kv_f16 = get_bool_or(plan, "kvF16", false);
-        state->runner = make_cuda_prior_runner(*state->model.prior, o);
+        std::unique_ptr<CudaVQLevelWeights> cond;
+        if (state->model.upsampler) {
+          // The conditioner's stack on the device: its x_emb rows are the table gathered first.
+          const UpsamplerConditioner& uc = *state->model.upsampler;
+          Napi::Object stack = plan.Get("conditioner").As<Napi::Object>().Get("stack").As<Napi::Object>();
+          std::vector<float> table(size_t(uc.bins) * uc.width);
+          for (int r = 0; r < uc.bins; ++r) uc.x_emb.row_f32(r, table.data() + size_t(r) * uc.width);
+          cond = std::make_unique<CudaVQLevelWeights>(
+              cuda_stack_weights(stack, table, uc.bins, uc.width, stack_upsampling(stack), file.get()));
+        }
+        state->runner = make_cuda_prior_runner(state->model, o, cond.get());
       } else {
         require(backend == "cpu", "ERR_INVALID_ARGUMENT", "unknown backend \"" + backend + "\"");
         state->runner = make_cpu_prior_runner(*state->model.prior);
@@ -473,7 +484,8 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
           [st, job, wc, kind, layer, head](Progress& progress) -> Finisher {
             Progress quiet;  // conditioning is short next to the window: no progress of its own
             quiet.cancelled = progress.cancelled;
-            const ConditionedWindow cond = condition_window(st->model, *wc, ThreadPool::global(), quiet);
+            const ConditionedWindow cond =
+                condition_window(st->model, *wc, ThreadPool::global(), quiet, st->runner->conditioning_hooks());
             if (kind == "forward") {
               auto out = std::make_shared<std::vector<float>>(st->runner->forward(cond, job->tokens.data(), job->n, progress));
               return [out](Napi::Env env) -> Napi::Value {
