@@ -263,7 +263,7 @@ describe.runIf(built)('CUDA backend on the emulator (no GPU)', () => {
     const [self, api, half1, half2, prior] = await Promise.all([
       run(join(asanDir, 'jukebox-cuda-emu-selftest'), [], env),
       run(join(asanDir, 'jukebox-cuda-api-test'), [join(asanDir, 'libjukebox-cuda.so')], env),
-      run(parity, ['--only', 'gemv,layer_norm,gelu,residual,attn_decode,conv,dequantize,gemm,embed'], env),
+      run(parity, ['--only', 'gemv,layer_norm,gelu,residual,attn_decode,conv,dequantize,gemm,gemm_wmma,embed'], env),
       run(parity, ['--only', 'attn_prefill,sampling,layer,graph,attn_chunk'], env),
       run(join(asanDir, 'jukebox-cuda-prior-test'), [join(asanDir, 'libjukebox-cuda.so')], env),
     ]);

@@ -17,9 +17,9 @@
 // x and 32-128 per weight byte, so the kernel is compute bound on CUDA cores well before it is
 // bandwidth bound (the prefill's arithmetic intensity is M-fold that of the decode GEMV).
 // Loads are coalesced along the contiguous axis of each operand (a warp reads 128-byte
-// rows); no split-K partials go through global memory. A tensor-core (wmma, fp16 inputs)
-// variant would be ~8x faster on the GPU but change logits by ~1e-3, so it is not the
-// default (not written yet: see cuda/README.md).
+// rows); no split-K partials go through global memory. The tensor-core variant
+// (gemm_wmma.cu: fp16 inputs, fp32 accumulation) is faster on a GPU but moves logits by
+// ~1e-3, so it is opt-in (JUKEBOX_CUDA_PREFILL=tensor, read at prior_create).
 // Reference: ops_ref.h gemm_any (= csrc/cpu/matmul.cc matmul_ref, any dtype).
 #include "kernels.h"
 #include "wtype.cuh"

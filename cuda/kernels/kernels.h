@@ -36,6 +36,14 @@ cudaError_t gemv(const float* x, int M, int K, int N, const void* w, int dtype, 
  */
 cudaError_t gemm(const float* x, int M, int K, int N, int ldx, const void* w, int dtype, bool transposed, const float* bias, float* y,
                  int ldy, bool gelu, cudaStream_t stream);
+/**
+ * The tensor-core variant of gemm() (kernels/gemm_wmma.cu; opt-in, JUKEBOX_CUDA_PREFILL=tensor):
+ * the same interface and layouts, but x and W rounded to fp16 as they are staged (fp16 weights
+ * as stored), wmma products accumulated in fp32, the bias added in fp32. Outputs differ from
+ * gemm()'s by up to ~2^-10 of sum_k |x w| (the inputs' rounding). Reference: gpu_ref::gemm_f16_inputs.
+ */
+cudaError_t gemm_wmma(const float* x, int M, int K, int N, int ldx, const void* w, int dtype, bool transposed, const float* bias, float* y,
+                      int ldy, bool gelu, cudaStream_t stream);
 
 /** y = LayerNorm(x) * g + b per row of `width` (eps 1e-5); y may be x. */
 cudaError_t layer_norm(const float* x, int rows, int width, const float* g, const float* b, float* y, cudaStream_t stream);

@@ -296,6 +296,38 @@ inline void gemm_any(const float* x, int M, int K, int N, int ldx, const void* w
   }
 }
 
+/** v rounded to fp16 (nearest even) and back: what gemm_wmma stages into shared memory. */
+inline float round_to_half(float v) { return gpu::half_to_float_bits(gpu::float_to_half_rne(v)); }
+
+/**
+ * The reference of gemm_wmma (kernels/gemm_wmma.cu): y = x^ . W^ + bias (then quick-GELU when
+ * gelu), x^ and W^ the inputs rounded to fp16 (fp16 weights as stored; fp32 and bf16 weights
+ * rounded to nearest even); W (K, N) or (N, K) when transposed. The products of halves are exact
+ * (22 significant bits), each output their double sum over k in order, rounded to fp32, and
+ * the bias added in fp32 afterwards, as the kernel's epilogue does: so the only difference
+ * from the kernel is its fp32 (tensor-core) accumulation.
+ */
+inline void gemm_f16_inputs(const float* x, int M, int K, int N, int ldx, const void* w, int dtype, bool transposed, const float* bias, float* y,
+                            int ldy, bool gelu) {
+  if (M < 1 || N < 1) return;
+  std::vector<float> wr(size_t(K) * N);  // W^ as (K, N)
+  for (int k = 0; k < K; ++k)
+    for (int n = 0; n < N; ++n) wr[size_t(k) * N + n] = round_to_half(weight_at(w, dtype, transposed ? size_t(n) * K + k : size_t(k) * N + n));
+  std::vector<double> acc(static_cast<size_t>(N));
+  for (int m = 0; m < M; ++m) {
+    for (int n = 0; n < N; ++n) acc[size_t(n)] = 0.0;
+    for (int k = 0; k < K; ++k) {
+      const double xk = round_to_half(x[size_t(m) * ldx + k]);
+      const float* r = wr.data() + size_t(k) * N;
+      for (int n = 0; n < N; ++n) acc[size_t(n)] += xk * double(r[n]);
+    }
+    for (int n = 0; n < N; ++n) {
+      const float v = float(acc[size_t(n)]) + (bias ? bias[n] : 0.0f);
+      y[size_t(m) * ldy + n] = gelu ? quick_gelu(v) : v;
+    }
+  }
+}
+
 /** add_layer_norm: y = LayerNorm(h + a), the sum rounded to fp32 first. */
 inline void add_layer_norm(const float* h, const float* a, int rows, int width, const float* g, const float* b, float* y) {
   std::vector<float> s(size_t(rows) * width);

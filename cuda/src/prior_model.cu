@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -90,6 +91,9 @@ struct jb_cuda_prior {
   int kv_dtype = JB_CUDA_DTYPE_F32;
   float res_scale = 1.0f;
   bool add_cond_after = false, encode_only = false, has_start = false, needs_enc = false;
+  // JUKEBOX_CUDA_PREFILL=tensor (read once at prior_create): the prefill's products through the
+  // tensor-core gemm_wmma (fp16 inputs; logits move by ~1e-3, tokens no longer the CPU's)
+  bool tensor_prefill = false;
   int chunk = 1;  // positions per prefill chunk (scratch holds max_n x chunk rows)
   int blocks_wanted = 2;
   std::vector<PLayer> layers;
@@ -313,6 +317,13 @@ cudaError_t mm(const float* x, int rows, const DevMat& m, const float* bias, flo
   return gemm(x, rows, m.k, m.n, m.k, m.w, m.dtype, m.trans, bias, y, m.n, gelu, st);
 }
 
+// The prefill's products (run_chunk): the fp32 GEMM, or the opt-in tensor-core one.
+cudaError_t mm_prefill(const jb_cuda_prior* p, const float* x, int rows, const DevMat& m, const float* bias, float* y, bool gelu,
+                       cudaStream_t st) {
+  if (p->tensor_prefill) return gemm_wmma(x, rows, m.k, m.n, m.k, m.w, m.dtype, m.trans, bias, y, m.n, gelu, st);
+  return mm(x, rows, m, bias, y, gelu, st);
+}
+
 EmbedArgs embed_args(const jb_cuda_prior* p, bool y_cond, int xc_len) {
   EmbedArgs e;
   e.x_emb = p->x_emb.w;
@@ -347,7 +358,7 @@ cudaError_t run_chunk(jb_cuda_prior* p, int n, int p0, int c, bool y_cond, int x
     const bool enc = l.func == 6;
     const int ld = enc ? s : 3 * s;
     JB_TRY(layer_norm(p->h, R, w, l.ln0_w, l.ln0_b, p->x, st));
-    JB_TRY(mm(p->x, R, l.c_attn, l.c_attn_b, p->qkv, false, st));
+    JB_TRY(mm_prefill(p, p->x, R, l.c_attn, l.c_attn_b, p->qkv, false, st));
     ChunkAttn ca;
     ca.p0 = p0;
     ca.c = c;
@@ -374,15 +385,15 @@ cudaError_t run_chunk(jb_cuda_prior* p, int n, int p0, int c, bool y_cond, int x
       if (!enc)
         JB_TRY(kv_store_chunk(l.g, p0, c, n, p->heads, p->dh, p->qkv + s, p->qkv + 2 * s, ld, static_cast<__half*>(l.kc), static_cast<__half*>(l.vc), st));
     }
-    JB_TRY(mm(p->att, R, l.c_proj, l.c_proj_b, p->a, false, st));
+    JB_TRY(mm_prefill(p, p->att, R, l.c_proj, l.c_proj_b, p->a, false, st));
     JB_TRY(add_layer_norm(p->h, p->a, R, w, l.ln1_w, l.ln1_b, p->x, st));
-    JB_TRY(mm(p->x, R, l.fc, l.fc_b, p->mid, true, st));
-    JB_TRY(mm(p->mid, R, l.proj, l.proj_b, p->x, false, st));
+    JB_TRY(mm_prefill(p, p->x, R, l.fc, l.fc_b, p->mid, true, st));
+    JB_TRY(mm_prefill(p, p->mid, R, l.proj, l.proj_b, p->x, false, st));
     JB_TRY(residual(p->h, p->a, p->x, size_t(R) * w, p->res_scale, st));
   }
   if (!out_logits) return cudaSuccess;
   if (p->add_cond_after && xc_len > 0) JB_TRY(add_cond(p->x_cond, xc_len, n, c, p0, nullptr, w, p->h, st));
-  if (!p->encode_only) JB_TRY(mm(p->h, R, p->x_out, nullptr, p->logits, false, st));
+  if (!p->encode_only) JB_TRY(mm_prefill(p, p->h, R, p->x_out, nullptr, p->logits, false, st));
   return cudaSuccess;
 }
 
@@ -527,6 +538,10 @@ int prior_create(jb_cuda_context* ctx, const jb_cuda_prior_desc* d, jb_cuda_prio
   try {
     p->ctx = ctx;
     p->name = name;
+    {
+      const char* mode = std::getenv("JUKEBOX_CUDA_PREFILL");
+      p->tensor_prefill = mode && std::strcmp(mode, "tensor") == 0;
+    }
     p->w = d->width;
     p->s = d->state;
     p->mlp = d->mlp;

@@ -14,7 +14,8 @@
 //                      head, 128 blocks); small: the same case types at shapes an emulated
 //                      run does in seconds. Default: full on a GPU, small under emulation.
 //   --only G[,G...]    run only these groups: gemv layer_norm gelu residual attn_decode
-//                      attn_prefill conv dequantize sampling layer graph gemm attn_chunk embed
+//                      attn_prefill conv dequantize sampling layer graph gemm gemm_wmma
+//                      attn_chunk embed
 //   --list             print the groups and exit
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -646,6 +647,80 @@ void gemm_case(int M, int K, int N, int dtype, bool transposed, bool gelu, bool 
   }
 }
 
+// gemm_wmma (fp16 inputs, tensor cores) vs its reference gemm_f16_inputs: the same rounded
+// inputs, so what remains is the fp32 accumulation. Tolerance 2 K 2^-23 of sum_k |x^ w^|
+// (+1e-6 for the fp32 bias add and the GELU): at most K additions into the accumulator, each
+// off by less than one fp32 ulp (2^-23 relative: the tensor cores may truncate rather than
+// round) of a partial sum bounded by sum |x^ w^|, and a factor 2 for the alignment of the
+// products within one tensor-core step (measured behaviour of current GPUs: ~2 ulps at most).
+// Plus: two runs give the same bits (no split-K, no atomics).
+void gemm_wmma_case(int M, int K, int N, int dtype, bool transposed, bool gelu) {
+  const std::vector<float> x = randn(size_t(M) * K), bias = randn(N);
+  WeightsAny w;
+  w.init(dtype, size_t(K) * N, 1.0f / std::sqrt(float(K)));
+  std::vector<float> want(size_t(M) * N), mag(size_t(M) * N);
+  jb::gpu_ref::gemm_f16_inputs(x.data(), M, K, N, K, w.host(), dtype, transposed, bias.data(), want.data(), N, gelu);
+  std::vector<float> ax(x);
+  for (auto& v : ax) v = std::fabs(v);
+  const WeightsAny aw = w.abs();
+  jb::gpu_ref::gemm_f16_inputs(ax.data(), M, K, N, K, aw.host(), dtype, transposed, nullptr, mag.data(), N, false);  // sum |x^ w^|
+  for (auto& v : mag) v = std::max(v, 1e-3f);
+  Dev<float> dx(x), db(bias), dy(size_t(M) * N), dy2(size_t(M) * N);
+  Dev<unsigned char> dw(w.bytes());
+  CUDA_OK(cudaMemcpy(dw.p, w.host(), w.bytes(), cudaMemcpyHostToDevice));
+  CUDA_OK(jb::cuda::gemm_wmma(dx.p, M, K, N, K, dw.p, dtype, transposed, db.p, dy.p, N, gelu, 0));
+  CUDA_OK(jb::cuda::gemm_wmma(dx.p, M, K, N, K, dw.p, dtype, transposed, db.p, dy2.p, N, gelu, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> got = dy.get(), again = dy2.get();
+  char name[160];
+  std::snprintf(name, sizeof name, "gemm_wmma %s %s M=%d K=%d N=%d%s", dtype_name(dtype), transposed ? "(N,K)" : "(K,N)", M, K, N, gelu ? " +gelu" : "");
+  report(name, product_err(got, want, mag), 2.0 * K * 1.1920929e-7 + 1e-6);
+  std::snprintf(name, sizeof name, "gemm_wmma %s M=%d K=%d N=%d deterministic (two runs)", dtype_name(dtype), M, K, N);
+  report(name, std::memcmp(got.data(), again.data(), got.size() * 4) == 0 ? 0.0 : 1.0, 0.0);
+}
+
+// gemm_wmma vs the default fp32 gemm on the same inputs: the difference the opt-in costs.
+// Bound, relative to sum_k |x w|: each product x^ w^ = x w (1 + d), |d| <= 2u + u^2 with
+// u = 2^-11 (fp16's unit roundoff; u for fp16 weights, stored exactly), plus both kernels'
+// accumulation (2 K 2^-24 and 2 K 2^-23 as above), plus 2e-6 (the bias add, the GELU, fp16
+// subnormals' absolute error). The case name carries the observed rms(diff) / rms(y) (~1e-4..1e-3:
+// what the logits see), and the difference must not be 0 (the inputs really are rounded).
+void gemm_wmma_vs_fp32_case(int M, int K, int N, int dtype, bool transposed) {
+  const std::vector<float> x = randn(size_t(M) * K), bias = randn(N);
+  WeightsAny w;
+  w.init(dtype, size_t(K) * N, 1.0f / std::sqrt(float(K)));
+  std::vector<float> mag(size_t(M) * N);
+  std::vector<float> ax(x);
+  for (auto& v : ax) v = std::fabs(v);
+  const WeightsAny aw = w.abs();
+  jb::gpu_ref::gemm_any(ax.data(), M, K, N, K, aw.host(), dtype, transposed, nullptr, mag.data(), N, false);  // sum |x w|
+  for (auto& v : mag) v = std::max(v, 1e-3f);
+  Dev<float> dx(x), db(bias), dt(size_t(M) * N), df(size_t(M) * N);
+  Dev<unsigned char> dw(w.bytes());
+  CUDA_OK(cudaMemcpy(dw.p, w.host(), w.bytes(), cudaMemcpyHostToDevice));
+  CUDA_OK(jb::cuda::gemm_wmma(dx.p, M, K, N, K, dw.p, dtype, transposed, db.p, dt.p, N, false, 0));
+  CUDA_OK(jb::cuda::gemm(dx.p, M, K, N, K, dw.p, dtype, transposed, db.p, df.p, N, false, 0));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<float> t = dt.get(), f = df.get();
+  double d2 = 0, y2 = 0, dmax = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const double d = double(t[i]) - f[i];
+    d2 += d * d;
+    y2 += double(f[i]) * f[i];
+    dmax = std::max(dmax, std::fabs(d));
+  }
+  const double u = 1.0 / 2048.0, dprod = dtype == 1 ? u : 2.0 * u + u * u;
+  char name[200];
+  // (The rms difference is printed, not put in the case name: the inputs depend on the cases
+  // run before, and the sanitizer runs split the groups differently.)
+  std::printf("     gemm_wmma vs gemm %s %s M=%d K=%d N=%d: rms diff / rms y %.1e\n", dtype_name(dtype), transposed ? "(N,K)" : "(K,N)", M,
+              K, N, std::sqrt(d2 / std::max(1e-30, y2)));
+  std::snprintf(name, sizeof name, "gemm_wmma vs gemm %s %s M=%d K=%d N=%d", dtype_name(dtype), transposed ? "(N,K)" : "(K,N)", M, K, N);
+  report(name, product_err(t, f, mag), dprod + 2.0 * K * 5.96e-8 + 2.0 * K * 1.1920929e-7 * (1.0 + dprod) + 2e-6);
+  std::snprintf(name, sizeof name, "gemm_wmma vs gemm %s M=%d K=%d N=%d differs (inputs rounded)", dtype_name(dtype), M, K, N);
+  report(name, dmax > 0 ? 0.0 : 1.0, 0.0);
+}
+
 void add_layer_norm_case(int rows, int width) {
   const std::vector<float> h = randn(size_t(rows) * width, 3.0f), a = randn(size_t(rows) * width), g = randn(width), b = randn(width);
   std::vector<float> want(size_t(rows) * width);
@@ -819,7 +894,7 @@ struct Options {
 };
 
 const char* const kGroups[] = {"gemv", "layer_norm", "gelu", "residual", "attn_decode", "attn_prefill", "conv", "dequantize", "sampling", "layer", "graph",
-                               "gemm", "attn_chunk", "embed"};
+                               "gemm", "gemm_wmma", "attn_chunk", "embed"};
 
 }  // namespace
 
@@ -1010,6 +1085,22 @@ int main(int argc, char** argv) {
     }
     gemm_case(1, 1, 1, 0, false, false);
     gemm_case(200, 64, 2048, 1, true, false);  // prefill logits over 2048 codes
+  }
+  // the opt-in tensor-core GEMM (JUKEBOX_CUDA_PREFILL=tensor): every dtype, both layouts,
+  // shapes off the 16-multiples and off the tiles, the GELU; then its distance to the fp32 GEMM
+  if (o.on("gemm_wmma")) {
+    for (int dt : {0, 1, 2}) {
+      gemm_wmma_case(S ? 130 : 1030, S ? 96 : 1920, S ? 200 : 1440, dt, false, false);
+      gemm_wmma_case(S ? 97 : 1030, S ? 80 : 1920, S ? 72 : 1440, dt, true, false);
+      gemm_wmma_case(65, 33, 70, dt, true, false);
+      gemm_wmma_case(7, 300, 129, dt, false, true);
+      gemm_wmma_case(17, 50, 19, dt, true, true);
+      gemm_wmma_case(3, 7, 5, dt, false, false);
+    }
+    gemm_wmma_case(1, 1, 1, 0, false, false);
+    gemm_wmma_case(200, 64, 2048, 1, true, false);  // prefill logits over 2048 codes
+    for (int dt : {0, 1, 2})
+      for (bool t : {false, true}) gemm_wmma_vs_fp32_case(S ? 70 : 1030, S ? 256 : 1920, S ? 130 : 1440, dt, t);
   }
   if (o.on("layer_norm"))
     for (auto [rows, width] : std::vector<std::pair<int, int>>{{1, S ? 480 : 4800}, {3, 7}, {70, 257}}) add_layer_norm_case(rows, width);
