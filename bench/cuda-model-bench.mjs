@@ -31,6 +31,7 @@ import { priorKeys, priorPlan } from '../dist/prior/layout.js';
 import { vqvaeHparams } from '../dist/vqvae/hparams.js';
 import { vqvaeLayout } from '../dist/vqvae/layout.js';
 import { readSafetensorsHeader, writeSafetensors } from '../dist/checkpoint/index.js';
+import { randomTensors } from './random-weights.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const LAYERS = Number(process.env.BENCH_LAYERS ?? (QUICK ? 1 : 8));
@@ -55,27 +56,11 @@ function deviceCopyBandwidth() {
   return m ? Number(m[1]) : null;
 }
 
-// Random fp16 bits around +-0.01; LayerNorm weights 1, biases 0 (as bench/prior-bench.mjs).
-function randomTensor(key, shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (shape.length === 1 || key.endsWith('start_token')) {
-    const f = new Float32Array(n).fill(/ln_\d\.weight|_ln\.weight|ln\.weight/.test(key) ? 1 : 0);
-    return { name: key, dtype: 'F32', shape, nbytes: f.byteLength, source: new Uint8Array(f.buffer) };
-  }
-  const h = new Uint16Array(n);
-  let s = 12345;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    h[i] = 0x2000 | (s >>> 22) | ((s & 1) << 15);
-  }
-  return { name: key, dtype: 'F16', shape, nbytes: h.byteLength, source: new Uint8Array(h.buffer) };
-}
-
 async function randomPrior(hp, layers) {
   const vq = vqvaeHparams(preset('vqvae'), 'vqvae');
   const s = priorStructure({ ...preset(hp), prior_depth: layers }, vq, hp);
   const file = join(tmp, `${hp}.safetensors`);
-  await writeSafetensors(file, [...priorKeys(s)].map(([k, shape]) => randomTensor(k, shape)), {});
+  await writeSafetensors(file, [...priorKeys(s)].flatMap(([k, shape]) => randomTensors(k, shape, 'f16')), {});
   const header = readSafetensorsHeader(file);
   const ref = (key) => {
     const t = header.tensors.get(key);

@@ -40,8 +40,9 @@ import { priorStructure } from '../dist/prior/structure.js';
 import { priorKeys, priorPlan } from '../dist/prior/layout.js';
 import { vqvaeHparams } from '../dist/vqvae/hparams.js';
 import { writeSafetensors } from '../dist/checkpoint/index.js';
-import { INT8_SCALE_SUFFIX, int8Axis, int8ScaleShape } from '../dist/checkpoint/dtype-convert.js';
-import { halfToFloat, nativeWeight, openModelFile } from '../dist/model-file.js';
+import { INT8_SCALE_SUFFIX } from '../dist/checkpoint/dtype-convert.js';
+import { nativeWeight, openModelFile } from '../dist/model-file.js';
+import { randomTensors } from './random-weights.mjs';
 
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 8);
 const DTYPES = (process.env.BENCH_DTYPES ?? 'f32,f16,int8').split(',');
@@ -61,60 +62,6 @@ function copyBandwidthGBs() {
     best = Math.max(best, (2 * a.byteLength) / ((performance.now() - t0) / 1000) / 1e9);
   }
   return best;
-}
-
-// Random fp16 bits around +-0.01 (exponent 0x20); LayerNorm weights 1.0, biases 0. For f32
-// the same values widened; for int8 the matrices int8 would quantise get random int8 values
-// with scales 0.01 / 127 (the same magnitude), everything else stays fp16. Each tensor is
-// generated when the writer asks for it, so the file never exists in memory.
-function randomTensors(key, shape, dtype) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const isVector = shape.length === 1 || key.endsWith('start_token');
-  if (isVector) {
-    const f = new Float32Array(n).fill(/ln_\d\.weight|_ln\.weight|ln\.weight/.test(key) ? 1 : 0);
-    return [{ name: key, dtype: 'F32', shape, nbytes: f.byteLength, source: new Uint8Array(f.buffer) }];
-  }
-  const halves = () => {
-    const h = new Uint16Array(n);
-    let s = 12345;
-    for (let i = 0; i < n; i++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      h[i] = 0x2000 | (s >>> 22) | ((s & 1) << 15);
-    }
-    return h;
-  };
-  const axis = int8Axis(key);
-  if (dtype === 'int8' && axis !== undefined) {
-    const ss = int8ScaleShape(shape, axis);
-    const scales = new Float32Array(ss[0] * ss[1]).fill(0.01 / 127);
-    return [
-      { name: key + INT8_SCALE_SUFFIX, dtype: 'F32', shape: ss, nbytes: scales.byteLength, source: new Uint8Array(scales.buffer) },
-      {
-        name: key, dtype: 'I8', shape, nbytes: n,
-        source: async function* () {
-          const q = new Int8Array(n);
-          let s = 12345;
-          for (let i = 0; i < n; i++) {
-            s = (s * 1103515245 + 12345) >>> 0;
-            q[i] = (s >>> 24) % 255 - 127;
-          }
-          yield new Uint8Array(q.buffer);
-        },
-      },
-    ];
-  }
-  if (dtype === 'f32') {
-    return [{
-      name: key, dtype: 'F32', shape, nbytes: 4 * n,
-      source: async function* () {
-        const h = halves();
-        const f = new Float32Array(n);
-        for (let i = 0; i < n; i++) f[i] = halfToFloat(h[i]);
-        yield new Uint8Array(f.buffer);
-      },
-    }];
-  }
-  return [{ name: key, dtype: 'F16', shape, nbytes: 2 * n, source: async function* () { yield new Uint8Array(halves().buffer); } }];
 }
 
 // The structure of a shape (the same for every dtype) and the KV bytes its attention reads.

@@ -70,6 +70,17 @@ CudaContext::~CudaContext() {
   if (ctx_) api_->context_destroy(ctx_);
 }
 
+int cuda_progress(void* user, double done, double total) {
+  Progress& p = *static_cast<Progress*>(user);
+  p.total = total;
+  p.done = done;
+  try {
+    if (p.report) p.report(done, total);
+  } catch (...) {
+  }
+  return p.cancelled && p.cancelled->load(std::memory_order_relaxed) ? 1 : 0;
+}
+
 int cuda_dtype_of(int engine_dtype, const std::string& tensor) {
   switch (static_cast<DType>(engine_dtype)) {
     case DType::F32: return JB_CUDA_DTYPE_F32;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/progress.h"
 #include "cuda_loader.h"
 
 namespace jb {
@@ -35,6 +36,11 @@ class CudaContext {
   jb_cuda_context* ctx_ = nullptr;
   std::string device_name_;
 };
+
+// The library's progress callback (jb_cuda_progress_fn) over the engine's Progress, passed as
+// `user`: reports, and returns nonzero when the job was cancelled. A jb::Error must not
+// cross the C ABI, so cancellation is returned as a flag and a failing report is ignored.
+int cuda_progress(void* user, double done, double total);
 
 // Maps the engine's weight dtype to the ABI's.
 int cuda_dtype_of(int engine_dtype, const std::string& tensor);

@@ -1,7 +1,6 @@
 #include "cuda_prior_runner.h"
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,23 +28,6 @@ jb_cuda_matrix table_of(const WeightView& w, const std::string& name) {
   m.transposed = 0;
   return m;
 }
-
-// Progress and abort across the C ABI: the library calls back between batches of work; a
-// jb::Error must not cross it, so cancellation is returned as a flag.
-struct ProgressBridge {
-  Progress* progress;
-  static int call(void* user, double done, double total) {
-    auto* b = static_cast<ProgressBridge*>(user);
-    Progress& p = *b->progress;
-    p.total = total;
-    p.done = done;
-    try {
-      if (p.report) p.report(done, total);
-    } catch (...) {
-    }
-    return p.cancelled && p.cancelled->load(std::memory_order_relaxed) ? 1 : 0;
-  }
-};
 
 class CudaPriorRunner final : public PriorRunner {
  public:
@@ -101,7 +83,6 @@ class CudaPriorRunner final : public PriorRunner {
     r.tokens = job.tokens;
     if (job.record_logits) r.logits.resize(size_t(n) * (job.end - job.prefix) * bins);
     if (job.record_prefix_logits) r.prefix_logits.resize(size_t(n) * job.prefix * bins);
-    ProgressBridge bridge{&progress};
     jb_cuda_window_args a{};
     a.n = n;
     a.y_cond = c.y();
@@ -121,8 +102,8 @@ class CudaPriorRunner final : public PriorRunner {
     a.forced = job.forced.empty() ? nullptr : job.forced.data();
     a.prefix_logits = job.record_prefix_logits ? r.prefix_logits.data() : nullptr;
     a.logits = job.record_logits ? r.logits.data() : nullptr;
-    a.progress = &ProgressBridge::call;
-    a.progress_user = &bridge;
+    a.progress = &cuda_progress;
+    a.progress_user = &progress;
     a.check_every = 0;
     const int st = ctx_.api().prior_window(prior_, &a);
     if (st != JB_CUDA_OK) throw_cuda_status(st, "CUDA window of " + opts_.name);
@@ -153,7 +134,6 @@ class CudaPriorRunner final : public PriorRunner {
     require(n > 0, "ERR_INVALID_ARGUMENT", "a forward needs at least one sample");
     std::lock_guard<std::mutex> lock(mu_);
     ensure(n);
-    ProgressBridge bridge{&progress};
     jb_cuda_forward_args a{};
     a.n = n;
     a.tokens = tokens;
@@ -165,8 +145,8 @@ class CudaPriorRunner final : public PriorRunner {
     a.attn_layer = layer;
     a.attn_head = head;
     a.attn_out = attn;
-    a.progress = &ProgressBridge::call;
-    a.progress_user = &bridge;
+    a.progress = &cuda_progress;
+    a.progress_user = &progress;
     const int st = ctx_.api().prior_forward(prior_, &a);
     if (st != JB_CUDA_OK) throw_cuda_status(st, "CUDA forward of " + opts_.name);
   }

@@ -1,27 +1,8 @@
 #include "cuda_vqvae_runner.h"
 
-#include <atomic>
 #include <string>
 
 namespace jb {
-
-namespace {
-
-struct ProgressBridge {
-  Progress* progress;
-  static int call(void* user, double done, double total) {
-    Progress& p = *static_cast<ProgressBridge*>(user)->progress;
-    p.total = total;
-    p.done = done;
-    try {
-      if (p.report) p.report(done, total);
-    } catch (...) {
-    }
-    return p.cancelled && p.cancelled->load(std::memory_order_relaxed) ? 1 : 0;
-  }
-};
-
-}  // namespace
 
 CudaVQDecoder::CudaVQDecoder(std::vector<CudaVQLevelWeights> levels, std::string name, int device)
     : levels_(std::move(levels)), name_(std::move(name)), ctx_(device), models_(levels_.size(), nullptr) {}
@@ -54,14 +35,13 @@ Buffer<float> CudaVQDecoder::decode(const int32_t* z, int n, int t, int level, P
     }
   }
   Buffer<float> out(size_t(n) * w.out_channels * size_t(t) * w.hop, "decoded audio");
-  ProgressBridge bridge{&progress};
   jb_cuda_vq_decode_args a{};
   a.n = n;
   a.t = t;
   a.codes = z;
   a.out = out.data();
-  a.progress = &ProgressBridge::call;
-  a.progress_user = &bridge;
+  a.progress = &cuda_progress;
+  a.progress_user = &progress;
   const int st = ctx_.api().vqvae_decode(models_[level], &a);
   if (st == JB_CUDA_ERR_INVALID_ARGUMENT) {
     // Codes outside the codebook are the caller's input: the same code as the CPU engine.
