@@ -41,11 +41,11 @@ function randomScales(N: number, rand: () => number): Float32Array {
   return s;
 }
 
-// M <= 8: the few-row kernels (the decode step); M > 8 the packed GEMM. N around the 16-
+// M <= 16: the few-row kernels (the decode step, batches up to 16); M > 16 the packed GEMM. N around the 16-
 // column vectors and the 24-column GEMM panels; K around the 8/16-lane dot tails.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [1, 7, 15], [2, 16, 16], [3, 17, 17], [4, 37, 53], [5, 64, 100], [7, 129, 33], [8, 40, 257], [1, 300, 1000],
-  [4, 96, 2049], [9, 37, 53], [13, 65, 99], [33, 130, 23], [20, 48, 335],
+  [4, 96, 2049], [9, 37, 53], [13, 65, 99], [16, 300, 260], [17, 37, 53], [33, 130, 23], [20, 48, 335],
 ];
 
 describe.each(isas)('int8 kernels (%s)', (isa) => {
@@ -73,7 +73,7 @@ describe.each(isas)('int8 kernels (%s)', (isa) => {
   it('the packed GEMM on int8 weights gives the bits of the fp32 GEMM on the dequantised weights', () => {
     k.setIsa(isa);
     const rand = rng(78);
-    for (const [M, K, N] of [[9, 37, 53], [33, 130, 23], [20, 48, 335], [64, 17, 48]] as const) {
+    for (const [M, K, N] of [[17, 37, 53], [33, 130, 23], [20, 48, 335], [64, 17, 48]] as const) {
       const x = randn(M * K, rand);
       const q = randomInt8(K * N, rand);
       const s = randomScales(N, rand);
@@ -97,7 +97,7 @@ describe.each(isas)('int8 kernels (%s)', (isa) => {
 describe.runIf(isas.includes('avx512') && isas.includes('avx2-fma'))('int8: AVX-512 vs AVX2', () => {
   it('the few-row int8 kernel (stored (K, N)) gives the same bits', () => {
     const rand = rng(79);
-    for (const [M, K, N] of [[1, 300, 1000], [4, 96, 2049], [3, 17, 17], [2, 129, 530]] as const) {
+    for (const [M, K, N] of [[1, 300, 1000], [4, 96, 2049], [3, 17, 17], [2, 129, 530], [9, 100, 2100], [16, 130, 333]] as const) {
       const x = randn(M * K, rand), q = randomInt8(K * N, rand), s = randomScales(N, rand), b = randn(N, rand);
       k.setIsa('avx512');
       const a = linear(x, M, K, q, N, false, b, 'fast', s);

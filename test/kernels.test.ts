@@ -264,7 +264,8 @@ describe.runIf(isas.includes('avx512') && isas.includes('avx2-fma'))('AVX-512 vs
 
   it('packed GEMM and few-row GEMV over (in,out) weights, fp32 and fp16', () => {
     const rand = rng(777);
-    for (const [M, K, N] of [[1, 300, 1000], [3, 65, 333], [4, 1024, 272], [8, 40, 257], [9, 70, 101], [37, 129, 211], [64, 48, 144]]) {
+    // (N > 2048: more than one of the AVX-512 walk's column chunks; M 9-16: batched decode)
+    for (const [M, K, N] of [[1, 300, 1000], [1, 70, 4100], [3, 65, 333], [4, 1024, 272], [8, 40, 257], [9, 70, 101], [12, 300, 2100], [16, 257, 530], [37, 129, 211], [64, 48, 144]]) {
       const x = randn(M * K, rand);
       const w32 = randn(K * N, rand, 0.2);
       const w16 = new Uint16Array(K * N).map(() => 0x3000 + Math.floor(rand() * 0x1000) + (rand() < 0.5 ? 0x8000 : 0));
@@ -291,8 +292,8 @@ describe.each(isas)('transformer kernels (%s)', (isa) => {
   it('linear (x . W + b) matches the reference: fp32 and fp16 weights, (in,out) and (out,in) layouts, odd sizes', () => {
     k.setIsa(isa);
     const rand = rng(31);
-    // M <= 8 takes the few-row (decode) path; larger M the packed GEMM
-    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [64, 48, 144], [37, 65, 99], [5, 130, 23], [88, 48, 335], [1, 65, 300], [2, 33, 17], [4, 96, 64], [8, 40, 257], [7, 9, 1000]]) {
+    // M <= 16 takes the few-row (decode) path; larger M the packed GEMM
+    for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [64, 48, 144], [37, 65, 99], [5, 130, 23], [88, 48, 335], [1, 65, 300], [2, 33, 17], [4, 96, 64], [8, 40, 257], [7, 9, 1000], [12, 65, 300], [16, 200, 2100], [17, 40, 50]]) {
       const x = randn(M * K, rand);
       const w32 = randn(K * N, rand, 0.2);
       const w16 = new Uint16Array(K * N).map(() => 0x3000 + Math.floor(rand() * 0x1000) + (rand() < 0.5 ? 0x8000 : 0));

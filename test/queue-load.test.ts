@@ -113,7 +113,7 @@ describe.skipIf(skipQueueTests)('job queue under load (loopback)', () => {
 
       // Samples spread over the run (the last ones too) equal generate() with the same seed,
       // two samples to a batch. (Not one batch of 200: the engine's decode takes another
-      // summation order past 8 rows (csrc/cpu/matmul.cc), so a 200-sample batch can differ
+      // summation order past 16 rows (csrc/cpu/matmul.cc), so a 200-sample batch can differ
       // from its samples run alone in a rare near-tie.)
       const jb = await loadJukebox();
       try {

@@ -1,4 +1,4 @@
-// Few-row products for token-by-token decoding (M <= 8 rows of activations): every weight
+// Few-row products for token-by-token decoding (M <= 16 rows of activations): every weight
 // is read once from memory, so the speed is the memory bandwidth, and fp16 weights are
 // read as fp16 (half the bytes) and widened in registers (F16C).
 //   gemv: W stored (K, N); acc[m][j] = sum_k x[m][k] W[k][j0 + j]

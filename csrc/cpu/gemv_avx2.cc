@@ -6,6 +6,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "krange_walk_avx2.h"
+
 namespace jb {
 
 namespace {
@@ -132,66 +134,17 @@ __attribute__((target("avx2,fma,f16c"))) void dots_impl(const float* x, int M, i
   }
 }
 
-// One block of C vectors (8*C columns) of R rows over W rows [kb, ke): accumulators in
-// registers (R*C independent FMA chains, enough to cover the FMA latency), loaded from acc
-// unless this is the band's first group of rows.
-template <int R, int C, bool F16>
-__attribute__((target("avx2,fma,f16c"))) inline void krange_block(const float* x, int ldx, const void* w, int N, int kb,
-                                                                  int ke, bool first, int j, float* a, int ldacc) {
-  __m256 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c)
-      acc[r][c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(a + size_t(r) * ldacc + 8 * c);
-  for (int k = kb; k < ke; ++k) {
-    const size_t base = size_t(k) * N + j;
-    __m256 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
-    // one weight vector live at a time: R*C + R + 1 <= 16 registers, no spills
-    for (int c = 0; c < C; ++c) {
-      const __m256 wv = load8<F16>(w, base + 8 * c);
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) _mm256_storeu_ps(a + size_t(r) * ldacc + 8 * c, acc[r][c]);
-}
-
-// Rows [k0, k1) of W against R rows of x, columns [j0, j1) of W (row stride N); columns
-// below jv (j0 + a multiple of 16) in vectors, the rest (the matrix's last N % 16 columns)
-// scalar. Every output is acc = 0, then acc = fma(x[k], W[k][j], acc) for k in order
-// (scalar columns: acc += x[k] * W[k][j], unfused, as before), whatever the blocking.
-// The accumulators stay in registers for U rows of W at a time, so acc is loaded and
-// stored once per U rows instead of once per row; W is still read as U sequential row
-// streams (long contiguous runs, which the prefetchers serve well when W is not cached).
-template <int R, bool F16>
-__attribute__((target("avx2,fma,f16c"))) void krange_impl(const float* x, int ldx, const void* w, int N, int k0, int k1,
-                                                           int j0, int jv, int j1, float* acc, int ldacc) {
-  constexpr int U = 8;
-  // 8 accumulators (R * C) per block: R=1 64 columns, R=2 32, R=3/4 16.
-  constexpr int C = R == 1 ? 8 : R == 2 ? 4 : 2;
-  if (k0 >= k1) {
-    for (int r = 0; r < R; ++r)
-      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-    return;
-  }
-  for (int kb = k0; kb < k1; kb += U) {
-    const int ke = kb + U < k1 ? kb + U : k1;
-    const bool first = kb == k0;
-    int j = j0;
-    for (; j + 8 * C <= jv; j += 8 * C) krange_block<R, C, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j < jv; j += 16) krange_block<R, 2, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-  }
-  if (jv >= j1) return;
-  for (int r = 0; r < R; ++r)
-    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-  for (int k = k0; k < k1; ++k) {
-    const size_t base = size_t(k) * N;
-    for (int j = jv; j < j1; ++j) {
-      const float wv = load1<F16>(w, base + j);
-      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
-    }
-  }
-}
+// The fp32 and fp16 loaders of krange_walk_avx2.h.
+struct LoadF32 {
+  static constexpr int kBytes = 4;
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<false>(w, i); }
+  __attribute__((target("avx2,fma,f16c"))) static float load1(const void* w, size_t i) { return jb::load1<false>(w, i); }
+};
+struct LoadF16 {
+  static constexpr int kBytes = 2;
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<true>(w, i); }
+  __attribute__((target("avx2,fma,f16c"))) static float load1(const void* w, size_t i) { return jb::load1<true>(w, i); }
+};
 
 }  // namespace
 
@@ -200,16 +153,11 @@ void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, i
   const int j1 = j0 + nc;
   const int nv = N & ~15;  // the matrix's vector columns: the same split whatever the block
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  // Up to 4 rows per pass over W, so a batch of 4 still reads every weight once.
-  for (int m0 = 0; m0 < M; m0 += 4) {
-    const float* xm = x + size_t(m0) * ldx;
-    float* am = acc + size_t(m0) * ldacc;
-    switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: f16 ? krange_impl<1, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<1, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 2: f16 ? krange_impl<2, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<2, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 3: f16 ? krange_impl<3, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<3, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      default: f16 ? krange_impl<4, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<4, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-    }
+  // (all M rows sweep each block of W, so a batch of any size reads every weight once)
+  if (f16) {
+    walk256::krange<LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  } else {
+    walk256::krange<LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   }
 }
 
@@ -240,8 +188,8 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 
 
 // int8 weights (gemv.h's int8 contracts): 8 int8 weights per load, sign-extended and
-// converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, both exact), then the fp16
-// kernels' FMA blocking.
+// converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, both exact), walked as the fp16
+// kernel walks its band (krange_walk_avx2.h).
 #define JB_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace i8 {
@@ -250,56 +198,12 @@ JB_AVX2 inline __m256 load8_i8(const int8_t* w) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w))));
 }
 
-template <int R, int C>
-JB_AVX2 inline void krange_block(const float* x, int ldx, const int8_t* w, int N, int kb, int ke, bool first, int j,
-                                 float* a, int ldacc) {
-  __m256 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c)
-      acc[r][c] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(a + size_t(r) * ldacc + 8 * c);
-  for (int k = kb; k < ke; ++k) {
-    const int8_t* row = w + size_t(k) * N + j;
-    __m256 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
-    for (int c = 0; c < C; ++c) {
-      const __m256 wv = load8_i8(row + 8 * c);
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) _mm256_storeu_ps(a + size_t(r) * ldacc + 8 * c, acc[r][c]);
-}
-
-// As the fp16/fp32 krange_impl above: U rows of W per accumulator load/store, W read as U
-// sequential row streams; the matrix's last N % 16 columns scalar (unfused).
-template <int R>
-JB_AVX2 void krange_impl(const float* x, int ldx, const int8_t* w, int N, int k0, int k1, int j0, int jv, int j1,
-                         float* acc, int ldacc) {
-  constexpr int U = 8;
-  constexpr int C = R == 1 ? 8 : R == 2 ? 4 : 2;
-  if (k0 >= k1) {
-    for (int r = 0; r < R; ++r)
-      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-    return;
-  }
-  for (int kb = k0; kb < k1; kb += U) {
-    const int ke = kb + U < k1 ? kb + U : k1;
-    const bool first = kb == k0;
-    int j = j0;
-    for (; j + 8 * C <= jv; j += 8 * C) krange_block<R, C>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j < jv; j += 16) krange_block<R, 2>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-  }
-  if (jv >= j1) return;
-  for (int r = 0; r < R; ++r)
-    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-  for (int k = k0; k < k1; ++k) {
-    const int8_t* row = w + size_t(k) * N;
-    for (int j = jv; j < j1; ++j) {
-      const float wv = float(row[j]);
-      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
-    }
-  }
-}
+// The int8 loader of krange_walk_avx2.h (values unscaled: gemv.h).
+struct LoadI8 {
+  static constexpr int kBytes = 1;
+  JB_AVX2 static __m256 load8(const void* w, size_t i) { return load8_i8(static_cast<const int8_t*>(w) + i); }
+  JB_AVX2 static float load1(const void* w, size_t i) { return float(static_cast<const int8_t*>(w)[i]); }
+};
 
 JB_AVX2 inline __m256 reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256 s4, __m256 s5, __m256 s6, __m256 s7) {
   const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
@@ -314,16 +218,7 @@ JB_AVX2 void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  for (int m0 = 0; m0 < M; m0 += 4) {
-    const float* xm = x + size_t(m0) * ldx;
-    float* am = acc + size_t(m0) * ldacc;
-    switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: i8::krange_impl<1>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 2: i8::krange_impl<2>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 3: i8::krange_impl<3>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      default: i8::krange_impl<4>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-    }
-  }
+  walk256::krange<i8::LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 // 8 rows of W at a time, 8 lanes each, reduced as gemv_avx2.cc's dots; the last K % 8

@@ -8,12 +8,15 @@
 //
 // gemv_krange: every output is acc = 0, then acc = fma(x[k], W[k][j], acc) for k in order
 // (the matrix's last N % 16 columns: acc += x[k] * W[k][j], unfused), as in the AVX2
-// kernel: the same bits. dots: 16 partial sums per output instead of 8 (a different, still
+// kernel: the same bits. The walk over the band, shared with the int8 kernel, and why it
+// is laid out as it is: krange_walk_avx512.h. dots: 16 partial sums per output instead of 8 (a different, still
 // fixed, summation order).
 #include "gemv.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include "krange_walk_avx512.h"
 
 namespace jb {
 
@@ -37,58 +40,17 @@ inline float load1(const void* w, size_t i) {
   return static_cast<const float*>(w)[i];
 }
 
-// R rows x C vectors of 16 columns over W rows [kb, ke), accumulators in registers, loaded
-// from acc unless this is the band's first group of rows.
-template <int R, int C, bool F16>
-inline void krange_block(const float* x, int ldx, const void* w, int N, int kb, int ke, bool first, int j, float* a,
-                         int ldacc) {
-  __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c)
-      acc[r][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(a + size_t(r) * ldacc + 16 * c);
-  for (int k = kb; k < ke; ++k) {
-    const size_t base = size_t(k) * N + j;
-    __m512 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm512_set1_ps(x[size_t(r) * ldx + k]);
-    for (int c = 0; c < C; ++c) {
-      const __m512 wv = load16<F16>(w, base + 16 * c);
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(a + size_t(r) * ldacc + 16 * c, acc[r][c]);
-}
-
-template <int R, bool F16>
-void krange_impl(const float* x, int ldx, const void* w, int N, int k0, int k1, int j0, int jv, int j1, float* acc,
-                 int ldacc) {
-  constexpr int U = 8;  // W rows per accumulator load/store
-  // 8-16 accumulators per block: R=1 256 columns, R=2 128, R=3 64 (12), R=4 64.
-  constexpr int C = R == 1 ? 16 : R == 2 ? 8 : 4;
-  if (k0 >= k1) {
-    for (int r = 0; r < R; ++r)
-      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-    return;
-  }
-  for (int kb = k0; kb < k1; kb += U) {
-    const int ke = kb + U < k1 ? kb + U : k1;
-    const bool first = kb == k0;
-    int j = j0;
-    for (; j + 16 * C <= jv; j += 16 * C) krange_block<R, C, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j + 64 <= jv; j += 64) krange_block<R, 4, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j < jv; j += 16) krange_block<R, 1, F16>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-  }
-  if (jv >= j1) return;
-  for (int r = 0; r < R; ++r)
-    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-  for (int k = k0; k < k1; ++k) {
-    const size_t base = size_t(k) * N;
-    for (int j = jv; j < j1; ++j) {
-      const float wv = load1<F16>(w, base + j);
-      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
-    }
-  }
-}
+// The fp32 and fp16 loaders of krange_walk_avx512.h.
+struct LoadF32 {
+  static constexpr int kBytes = 4;
+  static __m512 load16(const void* w, size_t i) { return jb::load16<false>(w, i); }
+  static float load1(const void* w, size_t i) { return jb::load1<false>(w, i); }
+};
+struct LoadF16 {
+  static constexpr int kBytes = 2;
+  static __m512 load16(const void* w, size_t i) { return jb::load16<true>(w, i); }
+  static float load1(const void* w, size_t i) { return jb::load1<true>(w, i); }
+};
 
 // 16 lanes -> 8 (lane l + lane l+8), then the AVX2 kernel's pairwise 8-lane reduction
 // of 8 outputs at once.
@@ -153,15 +115,10 @@ void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16,
   const int j1 = j0 + nc;
   const int nv = N & ~15;  // the matrix's vector columns: the same split as the AVX2 kernel
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  for (int m0 = 0; m0 < M; m0 += 4) {
-    const float* xm = x + size_t(m0) * ldx;
-    float* am = acc + size_t(m0) * ldacc;
-    switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: f16 ? krange_impl<1, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<1, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 2: f16 ? krange_impl<2, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<2, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 3: f16 ? krange_impl<3, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<3, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      default: f16 ? krange_impl<4, true>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc) : krange_impl<4, false>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-    }
+  if (f16) {
+    walk512::krange<LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  } else {
+    walk512::krange<LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   }
 }
 

@@ -1,6 +1,6 @@
 // AVX-512 int8 few-row kernels (gemv.h's int8 contracts): 16 int8 weights per load,
-// sign-extended and converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, exact), then
-// the fp16 kernel's FMA blocking (gemv_avx512.cc). Compiled with AVX-512 flags and reached
+// sign-extended and converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, exact), walked
+// as the fp16 kernel walks its band (krange_walk_avx512.h). Compiled with AVX-512 flags and reached
 // only through kAvx512Kernels; no standard-library templates here (gemm_ukernel_avx512.cc).
 //
 // Why fp32 arithmetic on dequantised weights and not VNNI (vpdpbusd, u8 x s8 -> s32 on 64
@@ -22,6 +22,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "krange_walk_avx512.h"
+
 namespace jb {
 
 namespace {
@@ -34,55 +36,12 @@ inline __m512 load16_i8_masked(const int8_t* w, __mmask16 m) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w)));
 }
 
-template <int R, int C>
-inline void krange_block(const float* x, int ldx, const int8_t* w, int N, int kb, int ke, bool first, int j, float* a,
-                         int ldacc) {
-  __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c)
-      acc[r][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(a + size_t(r) * ldacc + 16 * c);
-  for (int k = kb; k < ke; ++k) {
-    const int8_t* row = w + size_t(k) * N + j;
-    __m512 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm512_set1_ps(x[size_t(r) * ldx + k]);
-    for (int c = 0; c < C; ++c) {
-      const __m512 wv = load16_i8(row + 16 * c);
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) _mm512_storeu_ps(a + size_t(r) * ldacc + 16 * c, acc[r][c]);
-}
-
-template <int R>
-void krange_impl(const float* x, int ldx, const int8_t* w, int N, int k0, int k1, int j0, int jv, int j1, float* acc,
-                 int ldacc) {
-  constexpr int U = 8;
-  constexpr int C = R == 1 ? 16 : R == 2 ? 8 : 4;
-  if (k0 >= k1) {
-    for (int r = 0; r < R; ++r)
-      for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-    return;
-  }
-  for (int kb = k0; kb < k1; kb += U) {
-    const int ke = kb + U < k1 ? kb + U : k1;
-    const bool first = kb == k0;
-    int j = j0;
-    for (; j + 16 * C <= jv; j += 16 * C) krange_block<R, C>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j + 64 <= jv; j += 64) krange_block<R, 4>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-    for (; j < jv; j += 16) krange_block<R, 1>(x, ldx, w, N, kb, ke, first, j, acc + (j - j0), ldacc);
-  }
-  if (jv >= j1) return;
-  for (int r = 0; r < R; ++r)
-    for (int j = jv; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
-  for (int k = k0; k < k1; ++k) {
-    const int8_t* row = w + size_t(k) * N;
-    for (int j = jv; j < j1; ++j) {
-      const float wv = float(row[j]);
-      for (int r = 0; r < R; ++r) acc[size_t(r) * ldacc + (j - j0)] += x[size_t(r) * ldx + k] * wv;
-    }
-  }
-}
+// The int8 loader of krange_walk_avx512.h (values unscaled: gemv.h).
+struct LoadI8 {
+  static constexpr int kBytes = 1;
+  static __m512 load16(const void* w, size_t i) { return load16_i8(static_cast<const int8_t*>(w) + i); }
+  static float load1(const void* w, size_t i) { return float(static_cast<const int8_t*>(w)[i]); }
+};
 
 inline __m256 fold(__m512 s) { return _mm256_add_ps(_mm512_extractf32x8_ps(s, 0), _mm512_extractf32x8_ps(s, 1)); }
 
@@ -106,16 +65,7 @@ void gemv_krange_i8_avx512(const float* x, int M, int ldx, const int8_t* w, int 
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  for (int m0 = 0; m0 < M; m0 += 4) {
-    const float* xm = x + size_t(m0) * ldx;
-    float* am = acc + size_t(m0) * ldacc;
-    switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: krange_impl<1>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 2: krange_impl<2>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      case 3: krange_impl<3>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-      default: krange_impl<4>(xm, ldx, w, N, k0, k1, j0, jv, j1, am, ldacc); break;
-    }
-  }
+  walk512::krange<LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 // Output j = dot(x[m], q row j): 8 rows at a time, 16 lanes each, the last K % 16 through

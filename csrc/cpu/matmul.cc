@@ -125,7 +125,20 @@ void matmul_ref(const float* x, int M, int ldx, const WeightView& w, const float
     }
 }
 
-constexpr int kSmallRows = 8;  // up to this many rows go through matmul_few_rows
+constexpr int kSmallRows = 16;  // at most this many rows go through matmul_few_rows
+
+// The few-row kernels that stream W stored (K, N) in place (gemv.h's krange; their walk,
+// krange_walk_avx512.h, sweeps every block of W with all the rows, so W is read once for a
+// batch of up to 16). Others read W in place for up to 8 rows.
+static bool streams_in_place(const WeightView& w) {
+  return !w.transposed && (w.dtype == DType::I8 || (isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16)));
+}
+
+// Rows up to which matmul reads W in place rather than packing it for the GEMM: batched
+// decoding (4-16 samples) is still bound by reading W, and packing costs a pass over it in
+// fp32 per call. The same for every ISA (a function of the weights alone), so that AVX2
+// and AVX-512 machines give the same bits.
+static int few_rows_limit(const WeightView& w) { return streams_in_place(w) ? kSmallRows : 8; }
 
 namespace {
 
@@ -269,22 +282,37 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
   if (partial.size() < size_t(parts) * M * N) partial.resize(size_t(parts) * M * N);
   float* part = partial.data();
   pool.parallel_for(parts * ncb, flops, [&](int task, int) { band(task, part, N); });
-  for (int m = 0; m < M; ++m) {
-    float* yr = y + size_t(m) * ldy;
-    for (int j = 0; j < N; ++j) {
-      float v = 0.0f;
-      for (int p = 0; p < parts; ++p) v += part[(size_t(p) * M + m) * N + j];
-      if (cscale) v *= cscale[j];
-      v += bias ? bias[j] : 0.0f;
-      yr[j] = accumulate ? yr[j] + v : v;
+  // The bands' sums, added in band order for every output (so the same bits however the
+  // columns are split), on the pool in column blocks: at batch 16 these are parts x 16 x N
+  // floats, which one thread summing them would take a fifth of the product's time over.
+  constexpr int kSumCols = 256;
+  const int sblocks = (N + kSumCols - 1) / kSumCols;
+  pool.parallel_for(sblocks, double(parts) * M * N * 8, [&](int task, int) {
+    const int c0 = task * kSumCols, c1 = std::min(N, c0 + kSumCols), nc = c1 - c0;
+    float v[kSumCols];
+    for (int m = 0; m < M; ++m) {
+      for (int j = 0; j < nc; ++j) v[j] = 0.0f;
+      for (int p = 0; p < parts; ++p) {
+        const float* pr = part + (size_t(p) * M + m) * N + c0;
+        for (int j = 0; j < nc; ++j) v[j] += pr[j];
+      }
+      if (cscale)
+        for (int j = 0; j < nc; ++j) v[j] *= cscale[c0 + j];
+      for (int j = 0; j < nc; ++j) v[j] += bias ? bias[c0 + j] : 0.0f;
+      float* yr = y + size_t(m) * ldy + c0;
+      if (accumulate) {
+        for (int j = 0; j < nc; ++j) yr[j] += v[j];
+      } else {
+        for (int j = 0; j < nc; ++j) yr[j] = v[j];
+      }
     }
-  }
+  });
 }
 
 static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                             float* y, int ldy, bool accumulate, ThreadPool& pool) {
   // int8 (K, N) always streams: every ISA has an int8 band kernel (the portable one too).
-  if (!w.transposed && (w.dtype == DType::I8 || (isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16)))) {
+  if (streams_in_place(w)) {
     matmul_few_rows_streaming(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
   }
@@ -349,7 +377,7 @@ void matmul(const float* x, int M, int ldx, const WeightView& w, const float* bi
             int ldy, bool accumulate, ThreadPool& pool) {
   if (M <= 0 || w.n <= 0) return;
   check_view(w);
-  if (M <= kSmallRows) {
+  if (M <= few_rows_limit(w)) {
     matmul_few_rows(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
   }
