@@ -1,11 +1,11 @@
 // npm run bench:prior: CPU decode and prefill speed of prior-shaped transformers (official
 // widths and attention layout, a few layers, random weights in a memory-mapped .safetensors),
-// per weight dtype: f32, f16 (as a converted 5B model stores them) and int8 (`convert --dtype
-// int8`: the transformer matrices and x_out int8 with per-channel fp32 scales, the rest
-// fp16), next to the memory bandwidth measured in the same run. Decoding one token reads
-// every weight once, so the GB/s a step streams against the copy bandwidth is the figure
-// that matters. BENCH_DTYPES=f16,int8 picks dtypes (default f32,f16,int8); prefill is timed
-// for f16 and int8 (f32 runs the same packed GEMM as f16 after widening).
+// per weight dtype: f32, f16 (as a converted 5B model stores them), bf16 and int8 (`convert
+// --dtype int8`: the transformer matrices and x_out int8 with per-channel fp32 scales, the
+// rest fp16), next to the memory bandwidth measured in the same run. Decoding one token
+// reads every weight once, so the GB/s a step streams against the copy bandwidth is the
+// figure that matters. BENCH_DTYPES=f16,int8 picks dtypes (default f32,f16,bf16,int8);
+// prefill is timed for all but f32 (which runs the same packed GEMM as f16 once widened).
 //
 // BENCH_BATCHES (default 1,4,16): the batch sizes decoded. BENCH_PREFIX (default 0): also
 // time the steps after a prefilled prefix of that many positions, where the KV reads are
@@ -45,7 +45,7 @@ import { nativeWeight, openModelFile } from '../dist/model-file.js';
 import { randomTensors } from './random-weights.mjs';
 
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 8);
-const DTYPES = (process.env.BENCH_DTYPES ?? 'f32,f16,int8').split(',');
+const DTYPES = (process.env.BENCH_DTYPES ?? 'f32,f16,bf16,int8').split(',');
 const BATCHES = (process.env.BENCH_BATCHES ?? '1,4,16').split(',').map(Number);
 const PREFIX = Number(process.env.BENCH_PREFIX ?? 0);
 const addon = native();
@@ -206,6 +206,8 @@ try {
         const i8 = tokS[`int8/${n}/${at}`], f16 = tokS[`f16/${n}/${at}`];
         const where = at === 8 ? '' : `, positions ${at}+`;
         if (i8 && f16) console.log(`  ${name}, batch ${n}${where}: int8 ${(i8 / f16).toFixed(2)}x the f16 tokens/s`);
+        const b16 = tokS[`bf16/${n}/${at}`];
+        if (b16 && f16) console.log(`  ${name}, batch ${n}${where}: bf16 ${(b16 / f16).toFixed(2)}x the f16 tokens/s`);
       }
     }
     for (const p of priors) {

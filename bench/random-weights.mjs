@@ -5,7 +5,7 @@ import { INT8_SCALE_SUFFIX, int8Axis, int8ScaleShape } from '../dist/checkpoint/
 import { halfToFloat } from '../dist/model-file.js';
 
 // Random fp16 bits around +-0.01 (exponent 0x20); LayerNorm weights 1.0, biases 0. For f32
-// the same values widened; for int8 the matrices int8 would quantise get random int8 values
+// the same values widened, for bf16 truncated to bf16; for int8 the matrices int8 would quantise get random int8 values
 // with scales 0.01 / 127 (the same magnitude), everything else stays fp16. Each tensor is
 // generated when the writer asks for it, so the file never exists in memory.
 export function randomTensors(key, shape, dtype) {
@@ -52,6 +52,23 @@ export function randomTensors(key, shape, dtype) {
         const f = new Float32Array(n);
         for (let i = 0; i < n; i++) f[i] = halfToFloat(h[i]);
         yield new Uint8Array(f.buffer);
+      },
+    }];
+  }
+  if (dtype === 'bf16') {
+    // the same values rounded toward zero to bf16 (the top half of each fp32)
+    return [{
+      name: key, dtype: 'BF16', shape, nbytes: 2 * n,
+      source: async function* () {
+        const h = halves();
+        const f = new Float32Array(1);
+        const u = new Uint32Array(f.buffer);
+        const b = new Uint16Array(n);
+        for (let i = 0; i < n; i++) {
+          f[0] = halfToFloat(h[i]);
+          b[i] = u[0] >>> 16;
+        }
+        yield new Uint8Array(b.buffer);
       },
     }];
   }

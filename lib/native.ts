@@ -122,11 +122,14 @@ export interface NativeKernels {
     x: Float32Array,
     M: number,
     K: number,
-    w: Float32Array | Uint16Array,
+    w: Float32Array | Uint16Array | Int8Array,
     N: number,
     transposed: boolean,
     bias: Float32Array | null,
     impl: 'ref' | 'fast',
+    // int8: one fp32 scale per output channel; dtype 'bf16': w (a Uint16Array) holds bf16
+    scales?: Float32Array | null,
+    dtype?: 'bf16',
   ): Float32Array;
   attention(
     shape: { func: number; len: number; blockCtx: number; heads: number; headDim: number; primeLen?: number; encLen?: number },

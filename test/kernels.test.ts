@@ -308,6 +308,30 @@ describe.each(isas)('transformer kernels (%s)', (isa) => {
     }
   });
 
+  it('linear with bf16 weights: matches the reference, and gives the bits of the same values in fp32', () => {
+    k.setIsa(isa);
+    const rand = rng(32);
+    // few-row walk (M <= 16, N > 2048: two column chunks), the packed GEMM (M > 16), the
+    // (N, K) dots (transposed, 8 rows at a time and the tail)
+    for (const [M, K, N] of [[1, 1, 1], [1, 70, 2100], [3, 33, 17], [4, 96, 300], [9, 40, 257], [16, 130, 99], [17, 48, 335], [40, 65, 64]]) {
+      const x = randn(M * K, rand);
+      const wf = randn(K * N, rand, 0.2);
+      const wb = new Uint16Array(K * N);
+      const bits = new Uint32Array(wf.buffer);
+      for (let i = 0; i < wb.length; i++) wb[i] = bits[i] >>> 16; // truncated to bf16
+      const widened = new Float32Array(new Uint32Array(Array.from(wb, (h) => h << 16)).buffer);
+      const b = randn(N, rand);
+      for (const transposed of [false, true]) {
+        const what = `${M}x${K}x${N} t=${transposed}`;
+        const ref = k.linear(x, M, K, wb, N, transposed, b, 'ref', null, 'bf16');
+        const fast = k.linear(x, M, K, wb, N, transposed, b, 'fast', null, 'bf16');
+        expect(maxAbsDiff(fast, ref), what).toBeLessThan(tolerance(ref, K));
+        expect(maxAbsDiff(ref, k.linear(x, M, K, widened, N, transposed, b, 'ref')), what).toBe(0);
+        expect(fast, what).toEqual(k.linear(x, M, K, widened, N, transposed, b, 'fast'));
+      }
+    }
+  });
+
   it('block-sparse attention matches the masked dense reference for every type', () => {
     k.setIsa(isa);
     const rand = rng(41);

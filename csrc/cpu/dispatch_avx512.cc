@@ -20,6 +20,7 @@ const Avx512Kernels kAvx512Kernels = {
     gemv_krange_avx512,
     dots_avx512,
     widen_f16_avx512,
+    gemv_krange_bf16_avx512,
     gemv_krange_i8_avx512,
     dots_i8_avx512,
     dequant_i8_avx512,

@@ -1,15 +1,13 @@
 // Few-row products for token-by-token decoding (M <= 16 rows of activations): every weight
 // is read once from memory, so the speed is the memory bandwidth, and fp16 weights are
-// read as fp16 (half the bytes) and widened in registers (F16C).
-//   gemv: W stored (K, N); acc[m][j] = sum_k x[m][k] W[k][j0 + j]
+// read as fp16 (half the bytes) and widened in registers (F16C; bf16 and int8 likewise).
+//   gemv_krange: W stored (K, N), a band of its rows; acc[m][j] = sum_k x[m][k] W[k][j0 + j]
 //   dots: W stored (N, K) rows; acc[m][j] = dot(x[m], W[j0 + j])
 #pragma once
 #include <cstdint>
 
 namespace jb {
 
-void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0,
-               int nc, float* acc, int ldacc);
 // Rows [k0, k1) of W stored (K, N), columns [j0, j0 + nc):
 //   acc[m][j - j0] = sum_{k0<=k<k1} x[m][k] W[k][j]
 // W is read front to back as a few sequential row streams (splitting K across threads
@@ -29,6 +27,13 @@ void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16,
 void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
                  float* acc, int ldacc);
 void widen_f16_avx512(const uint16_t* src, float* dst, int n);
+
+// bf16 weights (DType::BF16): gemv_krange's contract with W's bf16 values widened exactly
+// (bits << 16) in registers: the same bits as gemv_krange on an fp32 copy of W.
+void gemv_krange_bf16_avx2(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0,
+                           int nc, float* acc, int ldacc);
+void gemv_krange_bf16_avx512(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0,
+                             int nc, float* acc, int ldacc);
 
 // int8 weights (DType::I8, matmul.h), the same contracts over the raw int8 values, without
 // the scales: the caller multiplies each output by its channel's scale once, after the

@@ -24,58 +24,6 @@ __attribute__((target("avx2,fma,f16c"))) inline float load1(const void* w, size_
   return static_cast<const float*>(w)[i];
 }
 
-// R rows x C vectors of 8 columns, the accumulators in registers, W read down the
-// columns of one tile (C * 16 or 32 contiguous bytes per row of W).
-template <int R, int C, bool F16>
-__attribute__((target("avx2,fma,f16c"))) void gemv_tile(const float* x, int ldx, const void* w, int K, int N, int col,
-                                                         float* acc, int ldacc) {
-  __m256 a[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) a[r][c] = _mm256_setzero_ps();
-  for (int k = 0; k < K; ++k) {
-    const size_t base = size_t(k) * N + col;
-    __m256 wv[C];
-    for (int c = 0; c < C; ++c) wv[c] = load8<F16>(w, base + 8 * c);
-    for (int r = 0; r < R; ++r) {
-      const __m256 xv = _mm256_broadcast_ss(x + size_t(r) * ldx + k);
-      for (int c = 0; c < C; ++c) a[r][c] = _mm256_fmadd_ps(xv, wv[c], a[r][c]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) _mm256_storeu_ps(acc + size_t(r) * ldacc + 8 * c, a[r][c]);
-}
-
-// Columns in tiles of C vectors; the < 8 leftover columns scalar.
-template <int R, int C, bool F16>
-__attribute__((target("avx2,fma,f16c"))) void gemv_rows(const float* x, int ldx, const void* w, int K, int N, int j0,
-                                                         int nc, float* acc, int ldacc) {
-  int j = 0;
-  for (; j + 8 * C <= nc; j += 8 * C) gemv_tile<R, C, F16>(x, ldx, w, K, N, j0 + j, acc + j, ldacc);
-  for (; j + 8 <= nc; j += 8) gemv_tile<R, 1, F16>(x, ldx, w, K, N, j0 + j, acc + j, ldacc);
-  for (; j < nc; ++j)
-    for (int r = 0; r < R; ++r) {
-      float s = 0.0f;
-      for (int k = 0; k < K; ++k) s += x[size_t(r) * ldx + k] * load1<F16>(w, size_t(k) * N + j0 + j);
-      acc[size_t(r) * ldacc + j] = s;
-    }
-}
-
-template <bool F16>
-__attribute__((target("avx2,fma,f16c"))) void gemv_impl(const float* x, int M, int ldx, const void* w, int K, int N,
-                                                         int j0, int nc, float* acc, int ldacc) {
-  for (int m0 = 0; m0 < M; m0 += 4) {
-    const float* xm = x + size_t(m0) * ldx;
-    float* am = acc + size_t(m0) * ldacc;
-    // register budget: R x C accumulators + C weight vectors <= 16
-    switch (M - m0 < 4 ? M - m0 : 4) {
-      case 1: gemv_rows<1, 8, F16>(xm, ldx, w, K, N, j0, nc, am, ldacc); break;
-      case 2: gemv_rows<2, 4, F16>(xm, ldx, w, K, N, j0, nc, am, ldacc); break;
-      case 3: gemv_rows<3, 3, F16>(xm, ldx, w, K, N, j0, nc, am, ldacc); break;
-      default: gemv_rows<4, 2, F16>(xm, ldx, w, K, N, j0, nc, am, ldacc); break;
-    }
-  }
-}
-
 // 8 outputs at a time: 8 independent accumulation chains instead of one (the single
 // chain was FMA-latency bound), and one transposing reduction for the 8. Per output the
 // arithmetic is exactly the one-at-a-time loop's: lane l accumulates x[k] * w[k] for
@@ -140,6 +88,19 @@ struct LoadF32 {
   __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<false>(w, i); }
   __attribute__((target("avx2,fma,f16c"))) static float load1(const void* w, size_t i) { return jb::load1<false>(w, i); }
 };
+struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top half
+  static constexpr int kBytes = 2;
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float load1(const void* w, size_t i) {
+    const uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  }
+};
 struct LoadF16 {
   static constexpr int kBytes = 2;
   __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<true>(w, i); }
@@ -161,20 +122,19 @@ void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, i
   }
 }
 
+void gemv_krange_bf16_avx2(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0, int nc,
+                           float* acc, int ldacc) {
+  const int j1 = j0 + nc;
+  const int nv = N & ~15;
+  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
+  walk256::krange<LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+}
+
 __attribute__((target("avx2,fma,f16c"))) void widen_f16_avx2(const uint16_t* src, float* dst, int n) {
   int i = 0;
   for (; i + 8 <= n; i += 8)
     _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
   for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
-}
-
-void gemv_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int N, int j0, int nc,
-               float* acc, int ldacc) {
-  if (f16) {
-    gemv_impl<true>(x, M, ldx, w, K, N, j0, nc, acc, ldacc);
-  } else {
-    gemv_impl<false>(x, M, ldx, w, K, N, j0, nc, acc, ldacc);
-  }
 }
 
 void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc, float* acc,
@@ -273,11 +233,11 @@ JB_AVX2 void dequant_i8_avx2(const int8_t* q, const float* scales, float* dst, i
 
 namespace jb {
 // Non-x86 builds never call these (cpu_features reports Generic there).
-void gemv_avx2(const float*, int, int, const void*, bool, int, int, int, int, float*, int) {}
 void gemv_krange_avx2(const float*, int, int, const void*, bool, int, int, int, int, int, float*, int) {}
 void dots_avx2(const float*, int, int, const void*, bool, int, int, int, float*, int) {}
 void widen_f16_avx2(const uint16_t*, float*, int) {}
 void gemv_krange_i8_avx2(const float*, int, int, const int8_t*, int, int, int, int, int, float*, int) {}
+void gemv_krange_bf16_avx2(const float*, int, int, const uint16_t*, int, int, int, int, int, float*, int) {}
 void dots_i8_avx2(const float*, int, int, const int8_t*, int, int, int, float*, int) {}
 void dequant_i8_avx2(const int8_t*, const float*, float*, int) {}
 }  // namespace jb

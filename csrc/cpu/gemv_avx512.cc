@@ -52,6 +52,20 @@ struct LoadF16 {
   static float load1(const void* w, size_t i) { return jb::load1<true>(w, i); }
 };
 
+struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top half
+  static constexpr int kBytes = 2;
+  static __m512 load16(const void* w, size_t i) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static float load1(const void* w, size_t i) {
+    const uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+
 // 16 lanes -> 8 (lane l + lane l+8), then the AVX2 kernel's pairwise 8-lane reduction
 // of 8 outputs at once.
 inline __m256 fold(__m512 s) {
@@ -120,6 +134,14 @@ void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16,
   } else {
     walk512::krange<LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   }
+}
+
+void gemv_krange_bf16_avx512(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0,
+                             int nc, float* acc, int ldacc) {
+  const int j1 = j0 + nc;
+  const int nv = N & ~15;
+  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
+  walk512::krange<LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc, float* acc, int ldacc) {

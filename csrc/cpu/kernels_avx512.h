@@ -28,6 +28,8 @@ struct Avx512Kernels {
   void (*dots)(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc,
                float* acc, int ldacc);
   void (*widen_f16)(const uint16_t* src, float* dst, int n);
+  void (*gemv_krange_bf16)(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0,
+                           int nc, float* acc, int ldacc);
   // gemv.h's int8 kernels
   void (*gemv_krange_i8)(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
                          int nc, float* acc, int ldacc);

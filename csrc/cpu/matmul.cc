@@ -57,6 +57,14 @@ static DequantI8 active_dequant_i8() {
   }
 }
 
+// dst[i] = bf16 src[i] as fp32 (bits << 16, exact; bf16_to_float's value).
+static void widen_bf16(const uint16_t* src, float* dst, int n) {
+  for (int i = 0; i < n; ++i) {
+    const uint32_t bits = uint32_t(src[i]) << 16;
+    std::memcpy(dst + i, &bits, sizeof bits);
+  }
+}
+
 float WeightView::at(int row, int col) const {
   const size_t i = transposed ? size_t(col) * k + row : size_t(row) * n + col;
   switch (dtype) {
@@ -99,7 +107,7 @@ void WeightView::row_f32(int r, float* out) const {
       for (int j = 0; j < len; ++j) out[j] = half_to_float(static_cast<const uint16_t*>(data)[base + j]);
       return;
     case DType::BF16:
-      for (int j = 0; j < len; ++j) out[j] = bf16_to_float(static_cast<const uint16_t*>(data)[base + j]);
+      widen_bf16(static_cast<const uint16_t*>(data) + base, out, len);
       return;
     case DType::I8: {
       const int8_t* q = static_cast<const int8_t*>(data) + base;
@@ -131,7 +139,7 @@ constexpr int kSmallRows = 16;  // at most this many rows go through matmul_few_
 // krange_walk_avx512.h, sweeps every block of W with all the rows, so W is read once for a
 // batch of up to 16). Others read W in place for up to 8 rows.
 static bool streams_in_place(const WeightView& w) {
-  return !w.transposed && (w.dtype == DType::I8 || (isa_at_least(Isa::Avx2Fma) && (w.dtype == DType::F32 || w.dtype == DType::F16)));
+  return !w.transposed && (w.dtype == DType::I8 || isa_at_least(Isa::Avx2Fma));
 }
 
 // Rows up to which matmul reads W in place rather than packing it for the GEMM: batched
@@ -162,6 +170,13 @@ void pack_weight_panel(const WeightView& w, int n0, float* dst) {
       for (int kk = 0; kk < w.k; ++kk)
         for (int j = 0; j < kNR; ++j) dst[size_t(kk) * kNR + j] = half_to_float(src[size_t(kk) * w.n + j]);
     }
+    return;
+  }
+  // bf16 (K, N): widened a row segment at a time (bits << 16: exact, a loop the compiler
+  // vectorises), the values the few-row kernels widen in registers.
+  if (!w.transposed && w.dtype == DType::BF16 && cols == kNR) {
+    const uint16_t* src = static_cast<const uint16_t*>(w.data) + n0;
+    for (int kk = 0; kk < w.k; ++kk) widen_bf16(src + size_t(kk) * w.n, dst + size_t(kk) * kNR, kNR);
     return;
   }
   // int8 (K, N): dequantised a row segment at a time (q * scale, the value at() gives), so
@@ -241,7 +256,7 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
   const int cblocks = std::max(1, std::min((threads + parts - 1) / parts, (N + 15) / 16));
   const int cwidth = ((N + cblocks - 1) / cblocks + 15) / 16 * 16;
   const int ncb = (N + cwidth - 1) / cwidth;
-  const bool f16 = w.dtype == DType::F16;
+  const bool f16 = w.dtype == DType::F16, bf16 = w.dtype == DType::BF16;
   // int8: the bands sum x * q unscaled; each output is multiplied by its column's scale
   // once, after the bands are added (gemv.h).
   const bool i8 = w.dtype == DType::I8;
@@ -249,6 +264,7 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
   // The AVX-512 and AVX2 kernels give the same bits (gemv_avx512.cc, gemv_i8_avx512.cc).
   const auto krange = active_isa() == Isa::Avx512 ? avx512_kernels()->gemv_krange : gemv_krange_avx2;
   const KrangeI8 krange_i8 = i8 ? active_krange_i8() : nullptr;
+  const auto krange_bf16 = active_isa() == Isa::Avx512 ? avx512_kernels()->gemv_krange_bf16 : gemv_krange_bf16_avx2;
   auto band = [&](int task, float* acc, int ldacc) {
     const int p = task / ncb, cb = task % ncb;
     const int k0 = int(int64_t(K) * p / parts), k1 = int(int64_t(K) * (p + 1) / parts);
@@ -256,6 +272,8 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
     float* a = acc + size_t(p) * M * ldacc + j0;
     if (i8) {
       krange_i8(x, M, ldx, static_cast<const int8_t*>(w.data), N, k0, k1, j0, nc, a, ldacc);
+    } else if (bf16) {
+      krange_bf16(x, M, ldx, static_cast<const uint16_t*>(w.data), N, k0, k1, j0, nc, a, ldacc);
     } else {
       krange(x, M, ldx, w.data, f16, N, k0, k1, j0, nc, a, ldacc);
     }
@@ -311,7 +329,8 @@ static void matmul_few_rows_streaming(const float* x, int M, int ldx, const Weig
 
 static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                             float* y, int ldy, bool accumulate, ThreadPool& pool) {
-  // int8 (K, N) always streams: every ISA has an int8 band kernel (the portable one too).
+  // (K, N) streams on AVX2 and AVX-512, int8 (K, N) on every ISA (the portable int8 band
+  // kernel too); here: (N, K) rows, and the portable path.
   if (streams_in_place(w)) {
     matmul_few_rows_streaming(x, M, ldx, w, bias, y, ldy, accumulate, pool);
     return;
@@ -329,9 +348,7 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     if (w.dtype == DType::I8) {
       // stored (N, K) here (the (K, N) case streams above): unscaled dots, scaled below
       active_dots_i8()(x, M, ldx, static_cast<const int8_t*>(w.data), K, j0, nc, &acc[0][0], kCols);
-    } else if (simd && !w.transposed) {
-      gemv_avx2(x, M, ldx, w.data, w.dtype == DType::F16, K, N, j0, nc, &acc[0][0], kCols);
-    } else if (simd) {
+    } else if (simd) {  // stored (N, K): (K, N) streams above
       const auto dots = active_isa() == Isa::Avx512 ? avx512_kernels()->dots : dots_avx2;
       dots(x, M, ldx, w.data, w.dtype == DType::F16, K, j0, nc, &acc[0][0], kCols);
     } else if (!w.transposed) {
@@ -348,6 +365,16 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
           float* a = acc[m];
           for (int j = 0; j < nc; ++j) a[j] += xv * wr[j];
         }
+      }
+    } else if (isa_at_least(Isa::Avx2Fma)) {
+      // stored (N, K), bf16: 8 rows at a time widened (exact), then the fp32 dot kernel on
+      // them, grouped as it groups an fp32 matrix's rows: the bits of the same values in fp32
+      std::vector<float> rows(size_t(8) * K);
+      const auto dots = active_isa() == Isa::Avx512 ? avx512_kernels()->dots : dots_avx2;
+      for (int j = 0; j < nc; j += 8) {
+        const int cnt = std::min(8, nc - j);
+        for (int r = 0; r < cnt; ++r) w.row_f32(j0 + j + r, rows.data() + size_t(r) * K);
+        dots(x, M, ldx, rows.data(), false, K, 0, cnt, &acc[0][j], kCols);
       }
     } else {
       // stored (N, K): each output is a dot product with a contiguous row

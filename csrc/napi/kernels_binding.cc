@@ -192,7 +192,8 @@ Napi::Value BenchConvJs(const Napi::CallbackInfo& info) {
 }
 
 // linear(x (M x K), M, K, w (Uint16Array fp16, Int8Array int8 or Float32Array), N, transposed,
-//        bias|null, impl, scales?)
+//        bias|null, impl, scales?, dtype?)
+//   dtype 'bf16': the Uint16Array holds bf16 values
 //   -> y (M x N) = x . W + bias, W logical (K, N), stored (K, N) or (N, K) when transposed;
 //   int8: W[k][n] = w * scales[n] (N fp32 scales, one per output channel, matmul.h)
 Napi::Value LinearJs(const Napi::CallbackInfo& info) {
@@ -210,7 +211,8 @@ Napi::Value LinearJs(const Napi::CallbackInfo& info) {
     require(wa.ElementLength() == size_t(K) * N, "ERR_INVALID_ARGUMENT", "weight size");
     if (wa.TypedArrayType() == napi_uint16_array) {
       w.data = wa.As<Napi::Uint16Array>().Data();
-      w.dtype = DType::F16;
+      const bool bf16 = info.Length() > 9 && info[9].IsString() && info[9].As<Napi::String>().Utf8Value() == "bf16";
+      w.dtype = bf16 ? DType::BF16 : DType::F16;
     } else if (wa.TypedArrayType() == napi_int8_array) {
       w.data = wa.As<Napi::Int8Array>().Data();
       w.dtype = DType::I8;
