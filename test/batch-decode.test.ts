@@ -119,6 +119,24 @@ describe('batched decoding', () => {
     }
   });
 
+  it('a batch of 16 (the most the few-row matrix kernels take) gives each sample the logits of its run alone', async () => {
+    // matmul splits K into bands by the weight's shape alone, not by the batch: at 16 rows
+    // the band count used to grow with the op's size (this model: 1 band alone, 6 at 16)
+    const L = s.prior.len, w = s.prior.width, B = 16, steps = 24;
+    const y16 = randn(B * w, rng(23));
+    const opts = { end: steps, seed: 3, temperature: 1, recordLogits: true };
+    const batch = await prior.sample({ ...opts, n: B, tokens: new Int32Array(B * L), yCond: y16 }) as { tokens: Int32Array; logits: Float32Array };
+    const bins = batch.logits.length / (B * steps);
+    expect(bins).toBe(2048);
+    for (const b of [0, 5, 15]) {
+      const one = await prior.sample({ ...opts, n: 1, sampleOffset: b, tokens: new Int32Array(L), yCond: y16.slice(b * w, (b + 1) * w) }) as { logits: Float32Array };
+      const mine = batch.logits.subarray(b * steps * bins, (b + 1) * steps * bins);
+      expect(one.logits.length).toBe(mine.length);
+      // (the first differing logit, not toEqual: a diff of 49k floats takes minutes to print)
+      expect(one.logits.findIndex((v, i) => !Object.is(v, mine[i])), `sample ${b}: first differing logit`).toBe(-1);
+    }
+  });
+
   it.each(options)('%s: the pool-parallel batch equals the one-thread (serial) batch', async (_name, o) => {
     const L = s.prior.len;
     const opts = { n: N, end: END, seed: 9, ...o };

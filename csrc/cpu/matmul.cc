@@ -246,16 +246,18 @@ void pack_rows(const float* x, int ldx, int K, int m0, int rows, float* dst) {
 // Column blocks alone would make every thread read W in short strided pieces, which the
 // prefetchers serve far worse.
 //
-// The number of bands is fixed by the shape, never by the thread count, so the order of
-// the additions (and the result) is the same with 1 thread or 64. Threads beyond the
-// bands split the columns (which does not change any output's arithmetic). An op too
-// small to split (ThreadPool::kMinFlopsPerThread) is one band on the calling thread.
+// The number of bands is fixed by W's shape, never by the thread count nor by the number
+// of rows, so the order of the additions (and the result) is the same with 1 thread or
+// 64, and a sample's row in a batch of up to 16 gets the bits it gets alone. Threads
+// beyond the bands split the columns (which does not change any output's arithmetic). A
+// matrix too small to split at one row (ThreadPool::kMinFlopsPerThread) is one band.
 static void matmul_few_rows_streaming(const float* x, int M, int ldx, const WeightView& w, const float* bias,
                                       float* y, int ldy, bool accumulate, ThreadPool& pool) {
   const int K = w.k, N = w.n;
-  const double flops = 2.0 * M * K * N;
+  const double flops = 2.0 * M * K * N, flops_one_row = 2.0 * K * N;
   constexpr int kMaxBands = 8;  // partial sums cost M*N*4 bytes per band; keep that small next to W
-  const int parts = int(std::max(1.0, std::min({double(kMaxBands), double(K / 16), flops / ThreadPool::kMinFlopsPerThread})));
+  const int parts =
+      int(std::max(1.0, std::min({double(kMaxBands), double(K / 16), flops_one_row / ThreadPool::kMinFlopsPerThread})));
   const int threads = pool.threads_for(flops);
   // Column blocks: whole 16-column vectors, so each output's arithmetic is unchanged.
   const int cblocks = std::max(1, std::min((threads + parts - 1) / parts, (N + 15) / 16));
