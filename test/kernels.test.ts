@@ -110,6 +110,19 @@ describe.each(isas)('CPU kernels (%s)', (isa) => {
     expect(maxAbsDiff(fast, expected)).toBeLessThan(1e-5);
     // and the reference itself differs from the un-ReLU'd conv, so the check has teeth
     expect(maxAbsDiff(k.conv1d(x, n, tin, w, b, p, 'ref'), ref)).toBeGreaterThan(1e-2);
+    // transposed, stride 2: the two phases interleaved into whole pairs (k4 p1: 2 * tin
+    // outputs), or not (k3 p1: 2 * tin - 1), plain and accumulating
+    for (const kernel of [4, 3]) {
+      const pt: NativeConvParams = { cin: 13, cout: 11, kernel, stride: 2, pad: 1, transposed: true };
+      const tout = (tin - 1) * 2 - 2 + (kernel - 1) + 1;
+      const wt = randn(pt.cin * pt.cout * kernel, rand, 0.3), bt = randn(pt.cout, rand);
+      const reft = k.conv1d(relu, n, tin, wt, bt, pt, 'ref');
+      expect(reft.length).toBe(n * pt.cout * tout);
+      expect(maxAbsDiff(k.conv1d(relu, n, tin, wt, bt, pt, 'fast'), reft), `k${kernel}`).toBeLessThan(1e-5);
+      const yt = randn(n * pt.cout * tout, rand);
+      const fastt = k.conv1d(x, n, tin, wt, bt, pt, 'fast', { reluInput: true, accumulate: true, scale: 0.25 }, yt);
+      expect(maxAbsDiff(fastt, yt.map((v, i) => v + 0.25 * reft[i])), `k${kernel} accumulate`).toBeLessThan(1e-5);
+    }
   });
 
   it('the fused residual block matches relu -> conv -> relu -> conv -> scaled residual', () => {

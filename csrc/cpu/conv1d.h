@@ -12,10 +12,12 @@
 #include "../core/buffer.h"
 #include "../core/tensor.h"
 #include "../core/thread_pool.h"
+#include "gemm_ukernel.h"
 
 namespace jb {
 
-constexpr int kConvTileCols = 120;  // output columns per task / tile (whole kNR panels)
+// kConvTileCols (output columns per task / tile, whole kNR panels) is in gemm_ukernel.h,
+// whose AVX-512 packing prefetches by it.
 constexpr int kTileMR = 4;           // == kMR of gemm_ukernel.h (checked there)
 
 struct ConvParams {

@@ -13,6 +13,11 @@ namespace jb {
 constexpr int kMR = 4;
 constexpr int kNR = 24;
 
+// Output columns per conv task / tile (conv1d.cc): whole panels, and an even number of them
+// (4), because the AVX-512 tile kernel covers 2 panels per pass: with 120 columns (5
+// panels) a fifth of every tile went through its 1-panel edge kernel.
+constexpr int kConvTileCols = 4 * kNR;
+
 using UKernel = void (*)(int K, const float* a, const float* b, float* c, int ldc,
                          bool accumulate);
 
@@ -35,13 +40,15 @@ void tile_gemm_avx2(int K, const float* a, int panels_m, const float* b, int pan
 void tile_gemm_avx512(int K, const float* a, int panels_m, const float* b, int panels_n, float* c, int ldc);
 TileGemm active_tile_gemm();
 
-// Copies one NR-wide row of input into a packed panel, optionally through ReLU. Packing
-// runs once per panel and is reused by every weight panel, but done scalar it costs as
-// much as the micro-kernel itself, so it is vectorised too.
-using PackRow = void (*)(const float* src, float* dst, bool relu);
-void pack_row_generic(const float* src, float* dst, bool relu);
-void pack_row_avx2(const float* src, float* dst, bool relu);
-void pack_row_avx512(const float* src, float* dst, bool relu);
+// Copies n consecutive NR-wide pieces of one input row into n packed panels, optionally
+// through ReLU: piece i (src + i * NR) to dst + i * dst_stride. Packing runs once per
+// panel and is reused by every weight panel, but done scalar it costs as much as the
+// micro-kernel itself, so it is vectorised too; and a whole row per call, because one
+// call per 24 floats cost as much as the packing (32-channel convs: a fifth of a decode).
+using PackRow = void (*)(const float* src, float* dst, long dst_stride, int n, bool relu);
+void pack_row_generic(const float* src, float* dst, long dst_stride, int n, bool relu);
+void pack_row_avx2(const float* src, float* dst, long dst_stride, int n, bool relu);
+void pack_row_avx512(const float* src, float* dst, long dst_stride, int n, bool relu);
 PackRow active_pack_row();
 
 }  // namespace jb

@@ -50,13 +50,15 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int K, const float* a, con
   }
 }
 
-__attribute__((target("avx2,fma"))) void pack_row_avx2(const float* src, float* dst, bool relu) {
+__attribute__((target("avx2,fma"))) void pack_row_avx2(const float* src, float* dst, long dst_stride, int n, bool relu) {
   static_assert(kNR % 8 == 0, "rows are whole vectors");
   const __m256 zero = _mm256_setzero_ps();
-  for (int v = 0; v < kNR; v += 8) {
-    __m256 x = _mm256_loadu_ps(src + v);
-    if (relu) x = _mm256_max_ps(x, zero);
-    _mm256_storeu_ps(dst + v, x);
+  for (int i = 0; i < n; ++i, src += kNR, dst += dst_stride) {
+    for (int v = 0; v < kNR; v += 8) {
+      __m256 x = _mm256_loadu_ps(src + v);
+      if (relu) x = _mm256_max_ps(x, zero);
+      _mm256_storeu_ps(dst + v, x);
+    }
   }
 }
 
@@ -69,7 +71,9 @@ namespace jb {
 void ukernel_avx2(int K, const float* a, const float* b, float* c, int ldc, bool accumulate) {
   ukernel_generic(K, a, b, c, ldc, accumulate);
 }
-void pack_row_avx2(const float* src, float* dst, bool relu) { pack_row_generic(src, dst, relu); }
+void pack_row_avx2(const float* src, float* dst, long dst_stride, int n, bool relu) {
+  pack_row_generic(src, dst, dst_stride, n, relu);
+}
 }  // namespace jb
 
 #endif

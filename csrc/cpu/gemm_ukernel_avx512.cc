@@ -134,29 +134,31 @@ void tile_gemm_avx512(int K, const float* a, int panels_m, const float* b, int p
   }
 }
 
-// The conv packing reads, per column tile, one short segment (kConvTileCols = 120 floats)
+// The conv packing reads, per column tile, one short segment (kConvTileCols floats)
 // of every input row and tap: 64-192 streams of a few cache lines each, too many for the
 // hardware prefetchers, so the packing waited on memory (~15% of a decode). Each call
 // prefetches its row segment two tiles ahead: the calling thread's next tile when two
 // threads take the tiles in turn, the one after next when one thread runs them all.
 // (A prefetch never faults; past the end of a row it fetches a line that is not used.)
-constexpr int kPrefetchAhead = 2 * 120;
+constexpr int kPrefetchAhead = 2 * kConvTileCols;
 
-void pack_row_avx512(const float* src, float* dst, bool relu) {
+void pack_row_avx512(const float* src, float* dst, long dst_stride, int n, bool relu) {
   static_assert(kNR == 24, "a row is one zmm and one ymm");
-  // (addresses as integers: the row may end before them)
-  const __UINTPTR_TYPE__ ahead = reinterpret_cast<__UINTPTR_TYPE__>(src) + sizeof(float) * kPrefetchAhead;
-  _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(ahead + sizeof(float) * (kNR - 1)), _MM_HINT_T0);
-  __m512 x0 = _mm512_loadu_ps(src);
-  __m256 x1 = _mm256_loadu_ps(src + 16);
-  if (relu) {
-    x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
-    x1 = _mm256_max_ps(x1, _mm256_setzero_ps());
+  for (int i = 0; i < n; ++i, src += kNR, dst += dst_stride) {
+    // (addresses as integers: the row may end before them)
+    const __UINTPTR_TYPE__ ahead = reinterpret_cast<__UINTPTR_TYPE__>(src) + sizeof(float) * kPrefetchAhead;
+    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + sizeof(float) * (kNR - 1)), _MM_HINT_T0);
+    __m512 x0 = _mm512_loadu_ps(src);
+    __m256 x1 = _mm256_loadu_ps(src + 16);
+    if (relu) {
+      x0 = _mm512_max_ps(x0, _mm512_setzero_ps());
+      x1 = _mm256_max_ps(x1, _mm256_setzero_ps());
+    }
+    _mm512_storeu_ps(dst, x0);
+    _mm256_storeu_ps(dst + 16, x1);
   }
-  _mm512_storeu_ps(dst, x0);
-  _mm256_storeu_ps(dst + 16, x1);
 }
 
 }  // namespace jb

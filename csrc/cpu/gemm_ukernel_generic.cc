@@ -28,11 +28,13 @@ void ukernel_generic(int K, const float* a, const float* b, float* c, int ldc, b
   }
 }
 
-void pack_row_generic(const float* src, float* dst, bool relu) {
-  if (relu) {
-    for (int j = 0; j < kNR; ++j) dst[j] = src[j] > 0.0f ? src[j] : 0.0f;
-  } else {
-    for (int j = 0; j < kNR; ++j) dst[j] = src[j];
+void pack_row_generic(const float* src, float* dst, long dst_stride, int n, bool relu) {
+  for (int i = 0; i < n; ++i, src += kNR, dst += dst_stride) {
+    if (relu) {
+      for (int j = 0; j < kNR; ++j) dst[j] = src[j] > 0.0f ? src[j] : 0.0f;
+    } else {
+      for (int j = 0; j < kNR; ++j) dst[j] = src[j];
+    }
   }
 }
 
