@@ -45,6 +45,7 @@
         "csrc/cpu/vq.cc",
         "csrc/cpu/vq_avx2.cc",
         "csrc/cpu/fma_peak.cc",
+        "csrc/cpu/mem_bandwidth.cc",
         "csrc/cpu/matmul.cc",
         "csrc/cpu/gemv_avx2.cc",
         "csrc/cpu/attention.cc",

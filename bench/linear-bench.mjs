@@ -12,25 +12,13 @@
 // picks the kernels (avx512, avx2-fma, generic).
 import { performance } from 'node:perf_hooks';
 import { native } from '../dist/native.js';
+import { measureBandwidth } from './bandwidth.mjs';
 
 const ROWS = (process.env.BENCH_ROWS ?? '1,4,8,16').split(',').map(Number);
 const DTYPES = (process.env.BENCH_DTYPES ?? 'f32,f16,bf16,int8').split(',');
 const SHAPES = [['c_attn', 2048, 1536], ['attn c_proj', 512, 2048], ['mlp', 2048, 2048]];
 const addon = native();
 const k = addon.kernels;
-
-function copyBandwidthGBs() {
-  const a = new Float64Array((256 << 20) >> 3), b = new Float64Array((256 << 20) >> 3);
-  a.fill(1);
-  b.set(a);
-  let best = 0;
-  for (let r = 0; r < 5; r++) {
-    const t0 = performance.now();
-    b.set(a);
-    best = Math.max(best, (2 * a.byteLength) / ((performance.now() - t0) / 1000) / 1e9);
-  }
-  return best;
-}
 
 // One matrix of K x N in the dtype (values around +-0.01; int8 with its N scales).
 function matrix(dtype, K, N, seed) {
@@ -53,10 +41,11 @@ function matrix(dtype, K, N, seed) {
   return { w: f, bytes: 4 * n };
 }
 
-const bw = copyBandwidthGBs();
+const band = measureBandwidth(k);
+const bw = band.copy;
 const peak = k.fmaPeak(0.3);
 console.log(`decode-step matrix products (kernels.linear), ${k.info().threads} threads, kernels ${k.info().isa}`);
-console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s; peak: ${peak.gflopsAllThreads.toFixed(1)} GFLOP/s (${peak.isa})`);
+console.log(`${band.line}; peak: ${peak.gflopsAllThreads.toFixed(1)} GFLOP/s (${peak.isa})`);
 for (const [name, K, N] of SHAPES) {
   for (const dtype of DTYPES) {
     const one = matrix(dtype, K, N, 1).bytes;

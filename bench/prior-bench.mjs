@@ -43,6 +43,7 @@ import { writeSafetensors } from '../dist/checkpoint/index.js';
 import { INT8_SCALE_SUFFIX } from '../dist/checkpoint/dtype-convert.js';
 import { nativeWeight, openModelFile } from '../dist/model-file.js';
 import { randomTensors } from './random-weights.mjs';
+import { measureBandwidth } from './bandwidth.mjs';
 
 const LAYERS = Number(process.env.BENCH_LAYERS ?? 8);
 const DTYPES = (process.env.BENCH_DTYPES ?? 'f32,f16,bf16,int8').split(',');
@@ -50,19 +51,6 @@ const BATCHES = (process.env.BENCH_BATCHES ?? '1,4,16').split(',').map(Number);
 const PREFIX = Number(process.env.BENCH_PREFIX ?? 0);
 const addon = native();
 const tmp = mkdtempSync(join(tmpdir(), 'jukebox-bench-'));
-
-function copyBandwidthGBs() {
-  const a = new Float64Array((256 << 20) >> 3), b = new Float64Array((256 << 20) >> 3);
-  a.fill(1);
-  b.set(a);
-  let best = 0;
-  for (let r = 0; r < 5; r++) {
-    const t0 = performance.now();
-    b.set(a);
-    best = Math.max(best, (2 * a.byteLength) / ((performance.now() - t0) / 1000) / 1e9);
-  }
-  return best;
-}
 
 // The structure of a shape (the same for every dtype) and the KV bytes its attention reads.
 function shape(name, hp) {
@@ -164,10 +152,11 @@ async function prefillTokS(sh, p) {
 }
 
 try {
-  const bw = copyBandwidthGBs();
+  const band = measureBandwidth(addon.kernels);
+  const bw = band.copy;
   const peak = addon.kernels.fmaPeak(0.3);
   console.log(`Prior CPU decode, ${addon.kernels.info().threads} threads (${addon.kernels.info().isa}), random weights (mmap'd safetensors) per dtype, ${LAYERS} layers timed, projected to the full depth`);
-  console.log(`memory copy bandwidth measured now: ${bw.toFixed(1)} GB/s; peak: ${peak.gflopsAllThreads.toFixed(1)} GFLOP/s (${peak.isa}, ${peak.threads} threads)`);
+  console.log(`${band.line}; peak: ${peak.gflopsAllThreads.toFixed(1)} GFLOP/s (${peak.isa}, ${peak.threads} threads)`);
   for (const [name, hp] of [['upsampler (w 1920, attn_order 2)', 'upsampler_level_0'], ['1b_lyrics top (w 2048, attn_order 12)', 'prior_1b_lyrics']]) {
     const sh = shape(name, hp);
     const { depth } = sh;

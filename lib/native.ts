@@ -141,6 +141,8 @@ export interface NativeKernels {
   setIsa(isa: NativeIsa): string;
   info(): { isa: string; detectedIsa: string; threads: number };
   fmaPeak(seconds?: number): { gflopsOneThread: number; gflopsAllThreads: number; threads: number; isa: string };
+  /** Memory bandwidth on all the pool's threads: memcpy (read + write) and a streaming read, GB/s. */
+  memBandwidth(megabytes?: number): { copyGBs: number; readGBs: number; threads: number; megabytes: number };
 }
 
 /** The CPU kernels' instruction sets, widest first (`JUKEBOX_CPU` takes the same names; `avx2` too). */

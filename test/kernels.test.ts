@@ -193,6 +193,17 @@ describe('machine peak', () => {
     expect(p.gflopsAllThreads).toBeGreaterThan(0.1);
   });
 
+  it('measures the memory bandwidth on all the pool\'s threads, and refuses absurd sizes', () => {
+    const m = k.memBandwidth(16);
+    expect(m.threads).toBe(k.info().threads);
+    expect(m.megabytes).toBe(16);
+    expect(m.copyGBs).toBeGreaterThan(0.1);
+    expect(m.readGBs).toBeGreaterThan(0.1);
+    expect(Number.isFinite(m.copyGBs + m.readGBs)).toBe(true);
+    expect(() => k.memBandwidth(0)).toThrow(/1 to 4096 MB/);
+    expect(() => k.memBandwidth(1e9)).toThrow(/1 to 4096 MB/);
+  });
+
   it.each(isas)('names the FMA instructions of the peak it measures (%s)', (isa) => {
     k.setIsa(isa);
     const p = k.fmaPeak(0.02);

@@ -8,6 +8,7 @@
 #include "../cpu/attention.h"
 #include "../cpu/conv1d.h"
 #include "../cpu/matmul.h"
+#include "../cpu/mem_bandwidth.h"
 #include "../cpu/cpu_features.h"
 #include "../cpu/fma_peak.h"
 #include "../cpu/vq.h"
@@ -287,6 +288,21 @@ Napi::Value FmaPeakJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// memBandwidth(megabytes?) -> {copyGBs, readGBs, threads, megabytes}: all the pool's threads
+Napi::Value MemBandwidthJs(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    const double mb = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 256;
+    require(mb >= 1 && mb <= 4096, "ERR_INVALID_ARGUMENT", "memBandwidth: 1 to 4096 MB per buffer");
+    const MemBandwidth m = measure_mem_bandwidth(ThreadPool::global(), mb);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("copyGBs", m.copy_gbs);
+    o.Set("readGBs", m.read_gbs);
+    o.Set("threads", m.threads);
+    o.Set("megabytes", m.megabytes);
+    return o;
+  });
+}
+
 }  // namespace
 
 Napi::Object init_kernels_binding(Napi::Env env) {
@@ -301,6 +317,7 @@ Napi::Object init_kernels_binding(Napi::Env env) {
   k.Set("setIsa", Napi::Function::New(env, SetIsaJs));
   k.Set("info", Napi::Function::New(env, InfoJs));
   k.Set("fmaPeak", Napi::Function::New(env, FmaPeakJs));
+  k.Set("memBandwidth", Napi::Function::New(env, MemBandwidthJs));
   return k;
 }
 
