@@ -6,7 +6,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "krange_walk_avx2.h"
+// The walk of the band kernels, compiled here for AVX2 (every function it defines takes
+// this target; nothing here runs unless cpu_features chose AVX2).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#include "krange_walk.h"
+#pragma GCC pop_options
 
 namespace jb {
 
@@ -82,15 +87,30 @@ __attribute__((target("avx2,fma,f16c"))) void dots_impl(const float* x, int M, i
   }
 }
 
-// The fp32 and fp16 loaders of krange_walk_avx2.h.
+// The AVX2 register traits of krange_walk.h: 8 accumulators per block (1 row x 64 columns,
+// pairs x 32), fp32 past 4 rows in triples x 32 (12 accumulators, 16 registers in all: fewer
+// loads per FMA than pairs or quads of 16 columns, which measured 10-20% slower at 12-16
+// rows on Zen 5 with JUKEBOX_CPU=avx2-fma); quads x 16 at the band's edge.
+struct Avx2Vec {
+  using Reg = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kOneRowC = 8, kPairC = 4, kManyRows = 3, kManyC = 4, kMidC = 0, kTailC = 2;
+  __attribute__((target("avx2,fma,f16c"))) static Reg zero() { return _mm256_setzero_ps(); }
+  __attribute__((target("avx2,fma,f16c"))) static Reg load(const float* p) { return _mm256_loadu_ps(p); }
+  __attribute__((target("avx2,fma,f16c"))) static void store(float* p, Reg v) { _mm256_storeu_ps(p, v); }
+  __attribute__((target("avx2,fma,f16c"))) static Reg bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  __attribute__((target("avx2,fma,f16c"))) static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
+// The fp32 and fp16 loaders of krange_walk.h.
 struct LoadF32 {
   static constexpr int kBytes = 4;
-  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<false>(w, i); }
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load(const void* w, size_t i) { return jb::load8<false>(w, i); }
   __attribute__((target("avx2,fma,f16c"))) static float load1(const void* w, size_t i) { return jb::load1<false>(w, i); }
 };
 struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top half
   static constexpr int kBytes = 2;
-  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) {
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load(const void* w, size_t i) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
@@ -103,7 +123,7 @@ struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top hal
 };
 struct LoadF16 {
   static constexpr int kBytes = 2;
-  __attribute__((target("avx2,fma,f16c"))) static __m256 load8(const void* w, size_t i) { return jb::load8<true>(w, i); }
+  __attribute__((target("avx2,fma,f16c"))) static __m256 load(const void* w, size_t i) { return jb::load8<true>(w, i); }
   __attribute__((target("avx2,fma,f16c"))) static float load1(const void* w, size_t i) { return jb::load1<true>(w, i); }
 };
 
@@ -116,9 +136,9 @@ void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, i
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   // (all M rows sweep each block of W, so a batch of any size reads every weight once)
   if (f16) {
-    walk256::krange<LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<Avx2Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   } else {
-    walk256::krange<LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<Avx2Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   }
 }
 
@@ -127,7 +147,7 @@ void gemv_krange_bf16_avx2(const float* x, int M, int ldx, const uint16_t* w, in
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk256::krange<LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<Avx2Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void widen_f16_avx2(const uint16_t* src, float* dst, int n) {
@@ -149,7 +169,7 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 
 // int8 weights (gemv.h's int8 contracts): 8 int8 weights per load, sign-extended and
 // converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, both exact), walked as the fp16
-// kernel walks its band (krange_walk_avx2.h).
+// kernel walks its band (krange_walk.h).
 #define JB_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace i8 {
@@ -158,10 +178,10 @@ JB_AVX2 inline __m256 load8_i8(const int8_t* w) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w))));
 }
 
-// The int8 loader of krange_walk_avx2.h (values unscaled: gemv.h).
+// The int8 loader of krange_walk.h (values unscaled: gemv.h).
 struct LoadI8 {
   static constexpr int kBytes = 1;
-  JB_AVX2 static __m256 load8(const void* w, size_t i) { return load8_i8(static_cast<const int8_t*>(w) + i); }
+  JB_AVX2 static __m256 load(const void* w, size_t i) { return load8_i8(static_cast<const int8_t*>(w) + i); }
   JB_AVX2 static float load1(const void* w, size_t i) { return float(static_cast<const int8_t*>(w)[i]); }
 };
 
@@ -178,7 +198,7 @@ JB_AVX2 void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk256::krange<i8::LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<Avx2Vec, i8::LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 // 8 rows of W at a time, 8 lanes each, reduced as gemv_avx2.cc's dots; the last K % 8

@@ -9,14 +9,14 @@
 // gemv_krange: every output is acc = 0, then acc = fma(x[k], W[k][j], acc) for k in order
 // (the matrix's last N % 16 columns: acc += x[k] * W[k][j], unfused), as in the AVX2
 // kernel: the same bits. The walk over the band, shared with the int8 kernel, and why it
-// is laid out as it is: krange_walk_avx512.h. dots: 16 partial sums per output instead of 8 (a different, still
+// is laid out as it is: krange_walk.h. dots: 16 partial sums per output instead of 8 (a different, still
 // fixed, summation order).
 #include "gemv.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "krange_walk_avx512.h"
+#include "krange_walk.h"
 
 namespace jb {
 
@@ -40,21 +40,21 @@ inline float load1(const void* w, size_t i) {
   return static_cast<const float*>(w)[i];
 }
 
-// The fp32 and fp16 loaders of krange_walk_avx512.h.
+// The fp32 and fp16 loaders of krange_walk.h.
 struct LoadF32 {
   static constexpr int kBytes = 4;
-  static __m512 load16(const void* w, size_t i) { return jb::load16<false>(w, i); }
+  static __m512 load(const void* w, size_t i) { return jb::load16<false>(w, i); }
   static float load1(const void* w, size_t i) { return jb::load1<false>(w, i); }
 };
 struct LoadF16 {
   static constexpr int kBytes = 2;
-  static __m512 load16(const void* w, size_t i) { return jb::load16<true>(w, i); }
+  static __m512 load(const void* w, size_t i) { return jb::load16<true>(w, i); }
   static float load1(const void* w, size_t i) { return jb::load1<true>(w, i); }
 };
 
 struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top half
   static constexpr int kBytes = 2;
-  static __m512 load16(const void* w, size_t i) {
+  static __m512 load(const void* w, size_t i) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
@@ -130,9 +130,9 @@ void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16,
   const int nv = N & ~15;  // the matrix's vector columns: the same split as the AVX2 kernel
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   if (f16) {
-    walk512::krange<LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<walk::Avx512Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   } else {
-    walk512::krange<LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<walk::Avx512Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
   }
 }
 
@@ -141,7 +141,7 @@ void gemv_krange_bf16_avx512(const float* x, int M, int ldx, const uint16_t* w, 
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk512::krange<LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<walk::Avx512Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc, float* acc, int ldacc) {

@@ -1,6 +1,6 @@
 // AVX-512 int8 few-row kernels (gemv.h's int8 contracts): 16 int8 weights per load,
 // sign-extended and converted to fp32 in registers (vpmovsxbd + vcvtdq2ps, exact), walked
-// as the fp16 kernel walks its band (krange_walk_avx512.h). Compiled with AVX-512 flags and reached
+// as the fp16 kernel walks its band (krange_walk.h). Compiled with AVX-512 flags and reached
 // only through kAvx512Kernels; no standard-library templates here (gemm_ukernel_avx512.cc).
 //
 // Why fp32 arithmetic on dequantised weights and not VNNI (vpdpbusd, u8 x s8 -> s32 on 64
@@ -22,7 +22,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "krange_walk_avx512.h"
+#include "krange_walk.h"
 
 namespace jb {
 
@@ -36,10 +36,10 @@ inline __m512 load16_i8_masked(const int8_t* w, __mmask16 m) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, w)));
 }
 
-// The int8 loader of krange_walk_avx512.h (values unscaled: gemv.h).
+// The int8 loader of krange_walk.h (values unscaled: gemv.h).
 struct LoadI8 {
   static constexpr int kBytes = 1;
-  static __m512 load16(const void* w, size_t i) { return load16_i8(static_cast<const int8_t*>(w) + i); }
+  static __m512 load(const void* w, size_t i) { return load16_i8(static_cast<const int8_t*>(w) + i); }
   static float load1(const void* w, size_t i) { return float(static_cast<const int8_t*>(w)[i]); }
 };
 
@@ -65,7 +65,7 @@ void gemv_krange_i8_avx512(const float* x, int M, int ldx, const int8_t* w, int 
   const int j1 = j0 + nc;
   const int nv = N & ~15;
   const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk512::krange<LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<walk::Avx512Vec, LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
 }
 
 // Output j = dot(x[m], q row j): 8 rows at a time, 16 lanes each, the last K % 16 through

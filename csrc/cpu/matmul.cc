@@ -136,7 +136,7 @@ void matmul_ref(const float* x, int M, int ldx, const WeightView& w, const float
 constexpr int kSmallRows = 16;  // at most this many rows go through matmul_few_rows
 
 // The few-row kernels that stream W stored (K, N) in place (gemv.h's krange; their walk,
-// krange_walk_avx512.h, sweeps every block of W with all the rows, so W is read once for a
+// krange_walk.h, sweeps every block of W with all the rows, so W is read once for a
 // batch of up to 16). Others read W in place for up to 8 rows.
 static bool streams_in_place(const WeightView& w) {
   return !w.transposed && (w.dtype == DType::I8 || isa_at_least(Isa::Avx2Fma));
