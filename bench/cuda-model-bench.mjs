@@ -31,7 +31,7 @@ import { priorKeys, priorPlan } from '../dist/prior/layout.js';
 import { vqvaeHparams } from '../dist/vqvae/hparams.js';
 import { vqvaeLayout } from '../dist/vqvae/layout.js';
 import { readSafetensorsHeader, writeSafetensors } from '../dist/checkpoint/index.js';
-import { randomTensors } from './random-weights.mjs';
+import { randomTensors, randomVQVAEPlan, rng } from './random-weights.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const LAYERS = Number(process.env.BENCH_LAYERS ?? (QUICK ? 1 : 8));
@@ -117,24 +117,9 @@ async function benchPrior(label, hp) {
   return { label, rows, prefillTokS, fullDepth };
 }
 
-function rng(seed) {
-  let x = seed >>> 0;
-  return () => {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    return x / 0x100000000 - 0.5;
-  };
-}
-
 async function benchVQVAE() {
-  const rand = rng(7);
-  const arr = (n, scale) => Float32Array.from({ length: n }, () => rand() * scale);
   const layout = vqvaeLayout(vqvaeHparams(preset('vqvae'), 'vqvae'));
-  const conv = (c) => ({ ...c, weight: arr(c.cin * c.cout * c.kernel, Math.sqrt(3 / (c.cin * c.kernel))), bias: arr(c.cout, 0.01) });
-  const stack = (st) => ({ inChannels: st.inChannels, outChannels: st.outChannels, layers: st.layers.map((l) => (l.kind === 'conv' ? { kind: 'conv', conv: conv(l.conv) } : { kind: 'res', a: conv(l.a), b: conv(l.b), scale: l.scale })) });
-  const vq = new addon.VQVAE({
-    hopLengths: layout.hopLengths, encoders: layout.encoders.map(stack), decoders: layout.decoders.map(stack),
-    codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: arr(c.bins * c.width, 1) })), backend: 'cuda',
-  });
+  const vq = new addon.VQVAE(randomVQVAEPlan(layout, rng(7), { backend: 'cuda' }));
   const seconds = QUICK ? 0.05 : 10;
   const t = Math.round((seconds * 44100) / layout.hopLengths[0]);
   const codes = Int32Array.from({ length: t }, (_, i) => (i * 7919) % layout.codebooks[0].bins);

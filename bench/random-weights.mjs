@@ -1,6 +1,7 @@
-// Random prior weights for the benchmarks (bench/prior-bench.mjs, bench/cuda-model-bench.mjs),
-// written through writeSafetensors: what they time does not depend on the values, only on
-// their dtype and shapes, and the activations must stay finite through any depth.
+// Random weights for the benchmarks: prior tensors written through writeSafetensors
+// (bench/prior-bench.mjs, bench/cuda-model-bench.mjs) and VQ-VAE plans (bench/vqvae-bench.mjs,
+// bench/cuda-model-bench.mjs). What they time does not depend on the values, only on their
+// dtype and shapes, and the activations must stay finite through any depth.
 import { INT8_SCALE_SUFFIX, int8Axis, int8ScaleShape } from '../dist/checkpoint/dtype-convert.js';
 import { halfToFloat } from '../dist/model-file.js';
 
@@ -73,4 +74,41 @@ export function randomTensors(key, shape, dtype) {
     }];
   }
   return [{ name: key, dtype: 'F16', shape, nbytes: 2 * n, source: async function* () { yield new Uint8Array(halves().buffer); } }];
+}
+
+/** xorshift32 in [-0.5, 0.5): the benchmarks' own generator (no Math.random: runs repeat). */
+export function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 0x100000000 - 0.5;
+  };
+}
+
+/** n values rand() * scale. */
+export function randArray(n, scale, rand) {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rand() * scale;
+  return a;
+}
+
+/**
+ * A VQ-VAE plan for `new addon.VQVAE(...)` from a layout (vqvaeLayout), random weights
+ * scaled by 1/sqrt(fan-in) so activations stay O(1) through the residual stacks; extra
+ * fields (e.g. backend) are added to it.
+ */
+export function randomVQVAEPlan(layout, rand, extra = {}) {
+  const convSpec = (c) => ({ ...c, weight: randArray(c.cin * c.cout * c.kernel, Math.sqrt(3 / (c.cin * c.kernel)), rand), bias: randArray(c.cout, 0.01, rand) });
+  const stack = (s) => ({
+    inChannels: s.inChannels,
+    outChannels: s.outChannels,
+    layers: s.layers.map((l) => (l.kind === 'conv' ? { kind: 'conv', conv: convSpec(l.conv) } : { kind: 'res', a: convSpec(l.a), b: convSpec(l.b), scale: l.scale })),
+  });
+  return {
+    hopLengths: layout.hopLengths,
+    encoders: layout.encoders.map(stack),
+    decoders: layout.decoders.map(stack),
+    codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: randArray(c.bins * c.width, 1, rand) })),
+    ...extra,
+  };
 }

@@ -9,40 +9,14 @@ import { native } from '../dist/native.js';
 import { preset } from '../dist/hparams/presets.js';
 import { vqvaeHparams } from '../dist/vqvae/hparams.js';
 import { vqvaeLayout } from '../dist/vqvae/layout.js';
+import { randArray as randomArray, randomVQVAEPlan, rng } from './random-weights.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const addon = native();
 const k = addon.kernels;
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s / 0x100000000 - 0.5;
-  };
-}
 const rand = rng(42);
-function randArray(n, scale) {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rand() * scale;
-  return a;
-}
-
-// Random weights scaled so activations stay O(1) through 8 residual blocks.
-function randomPlan(layout) {
-  const convSpec = (c) => ({ ...c, weight: randArray(c.cin * c.cout * c.kernel, 2 * Math.sqrt(3 / (c.cin * c.kernel)) * 0.5), bias: randArray(c.cout, 0.01) });
-  const stack = (s) => ({
-    inChannels: s.inChannels,
-    outChannels: s.outChannels,
-    layers: s.layers.map((l) => (l.kind === 'conv' ? { kind: 'conv', conv: convSpec(l.conv) } : { kind: 'res', a: convSpec(l.a), b: convSpec(l.b), scale: l.scale })),
-  });
-  return {
-    hopLengths: layout.hopLengths,
-    encoders: layout.encoders.map(stack),
-    decoders: layout.decoders.map(stack),
-    codebooks: layout.codebooks.map((c) => ({ bins: c.bins, width: c.width, weight: randArray(c.bins * c.width, 1) })),
-  };
-}
+const randArray = (n, scale) => randomArray(n, scale, rand);
 
 const fmt = (x, d = 2) => x.toFixed(d);
 
@@ -118,7 +92,7 @@ for (const [name, p, fused] of convCases) {
 // 2. The whole official-size VQ-VAE (reference §a.3) with random weights.
 const h = vqvaeHparams(preset('vqvae'), 'preset vqvae');
 const layout = vqvaeLayout(h);
-const model = new addon.VQVAE(randomPlan(layout));
+const model = new addon.VQVAE(randomVQVAEPlan(layout, rand));
 const sr = h.sr;
 const samples = Math.ceil((SECONDS * sr) / 128) * 128;
 console.log(`\nOfficial VQ-VAE (levels ${h.levels}, hops ${layout.hopLengths.join('/')}, random weights), ${SECONDS} s of audio, batch 1:`);
