@@ -2,8 +2,8 @@
  * `jukebox` command line. Every command prints a one-line error and exits non-zero on
  * failure; progress bars appear on stderr for anything that runs over a second.
  */
-import { BACKENDS, type Backend } from '../backend.js';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Backend } from '../backend.js';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { JukeboxError } from '../errors.js';
 import { PRESET_NAMES } from '../hparams/presets.js';
@@ -15,25 +15,7 @@ import { convertCommand, decodeCommand, encodeCommand, generateCommand, sampling
 import { join } from 'node:path';
 import { exploreCommand } from './explore.js';
 import { addQueueCommands } from './queue-commands.js';
-
-function intArg(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
-    return n;
-  };
-}
-
-function levelsArg(v: string): number[] {
-  const out = v.split(',').map((s) => Number(s.trim()));
-  if (out.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('levels must be a comma-separated list of level numbers, e.g. 0,1,2');
-  return out;
-}
-
-/** --backend, the same on every command that runs a model. */
-function backendOption(): Option {
-  return new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices([...BACKENDS]).default('auto');
-}
+import { addOutputOptions, addSamplingOptions, backendOption, intArg, levelsArg } from './options.js';
 
 export function buildProgram(log: (s: string) => void = (s) => process.stdout.write(s + '\n')): Command {
   const version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -85,7 +67,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
       await convertCommand({ input, ...o }, log);
     });
 
-  program
+  const generate = program
     .command('generate')
     .description('generate music top-down: sample the top level, upsample, decode to WAV (codes saved after every window; --resume continues)')
     .option('--model <dir>', 'model folder (model.json naming a VQ-VAE and its priors); default: the model shipped in the package (models/default)')
@@ -93,25 +75,16 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--top <file>', 'top-level prior (.safetensors)')
     .option('--upsampler-1 <file>', 'level-1 upsampler (.safetensors)')
     .option('--upsampler-0 <file>', 'level-0 upsampler (.safetensors)')
-    .requiredOption('-o, --output <dir>', 'output folder')
-    .option('--seconds <s>', 'seconds to generate', Number, 10)
-    .option('--total-seconds <s>', "length of the whole song the timing labels describe (default: --seconds, at least the top prior's shortest song)", Number)
-    .option('--samples <n>', 'number of samples', intArg('--samples'), 1)
-    .option('--artist <name>', 'artist name or numeric id')
-    .option('--genre <name>', 'genre name or numeric id')
-    .option('--lyrics <text>', 'lyrics (lyric models)')
-    .option('--lyrics-file <file>', 'read the lyrics from a text file')
-    .option('--temperature <t>', "sampling temperature (default: the model folder's, else 0.99)", Number)
-    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', intArg('--top-k'))
-    .option('--top-p <p>', 'nucleus sampling threshold (0: off)', Number)
-    .option('--seed <n>', 'random seed (same seed and inputs, same codes)', intArg('--seed'))
-    .option('--levels <list>', 'levels to sample, e.g. 2 for the top only (default: all given)', levelsArg)
-    .option('--prompt <audio>', 'continue from this audio (primed mode)')
-    .option('--prompt-seconds <s>', 'use only the first seconds of the prompt', Number)
-    .option('--codes <npz>', 'continue from these codes (level_L arrays, e.g. from "jukebox encode" or codes_level_L.npz); with --levels 1,0: upsample them')
-    .option('--resume', 'continue an interrupted run from the codes in --output')
-    .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
-    .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
+    .requiredOption('-o, --output <dir>', 'output folder');
+  addSamplingOptions(generate, {
+    samples: 'number of samples',
+    minSamples: 0,
+    seed: 'random seed (same seed and inputs, same codes)',
+    levels: 'levels to sample, e.g. 2 for the top only (default: all given)',
+    prompt: 'continue from this audio (primed mode)',
+    codes: 'continue from these codes (level_L arrays, e.g. from "jukebox encode" or codes_level_L.npz); with --levels 1,0: upsample them',
+  });
+  addOutputOptions(generate.option('--resume', 'continue an interrupted run from the codes in --output'))
     .addOption(backendOption())
     .action(async (o: Record<string, unknown>) => {
       const ac = new AbortController();

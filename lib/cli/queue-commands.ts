@@ -3,13 +3,14 @@
  * workers on any number of machines that share the output folder (lib/queue).
  */
 import cliProgress from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { BACKENDS, type Backend } from '../backend.js';
+import { Command } from 'commander';
+import { type Backend } from '../backend.js';
 import { JukeboxError } from '../errors.js';
 import { GenerationQueue, type QueueJobStatus } from '../queue/client.js';
 import { DEFAULT_QUEUE, redactRedisUrl } from '../queue/connection.js';
 import { runWorker, type WorkerEvent } from '../queue/worker.js';
 import { samplingArgs, type Log, type SamplingArgs } from './commands.js';
+import { addOutputOptions, addSamplingOptions, backendOption, intArg } from './options.js';
 
 export interface WorkerArgs {
   redis: string;
@@ -186,20 +187,6 @@ function progressView(ids: string[], log: Log): { update(s: QueueJobStatus): voi
   };
 }
 
-function intArg(name: string, min = 0) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-    return n;
-  };
-}
-
-function levelsArg(v: string): number[] {
-  const out = v.split(',').map((s) => Number(s.trim()));
-  if (out.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('levels must be a comma-separated list of level numbers, e.g. 0,1,2');
-  return out;
-}
-
 /** Registers `worker` and `submit` on the program. */
 export function addQueueCommands(program: Command, log: Log): void {
   program
@@ -209,7 +196,7 @@ export function addQueueCommands(program: Command, log: Log): void {
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .option('--concurrency <n>', 'jobs at a time in this process', intArg('--concurrency', 1), 1)
     .option('--model <dir>', 'model folder for jobs that name none (default: the model shipped in the package)')
-    .addOption(new Option('--backend <backend>', 'auto: CUDA when available, else the CPU (says which and why)').choices([...BACKENDS]).default('auto'))
+    .addOption(backendOption())
     .option('--lock-seconds <s>', 'heartbeat: a job whose worker stops renewing its lock this long is taken over (the same on every worker)', Number, 30)
     .option('--drain', 'on the first SIGINT/SIGTERM finish the running jobs (a second signal hands them back)')
     .option('--max-jobs <n>', 'stop after this many jobs', intArg('--max-jobs', 1))
@@ -238,29 +225,21 @@ export function addQueueCommands(program: Command, log: Log): void {
       }
     });
 
-  program
+  const submit = program
     .command('submit')
     .description('put generation jobs on a Redis job queue, one per sample, for "jukebox worker"s; -o must be a folder every worker sees')
     .requiredOption('--redis <url>', 'the Redis server, e.g. redis://127.0.0.1:6379')
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
-    .requiredOption('-o, --output <dir>', 'output folder on storage every worker sees (N samples: <dir>/sample_0 .. sample_{N-1}, each what "jukebox generate" writes)')
-    .option('--seconds <s>', 'seconds to generate', Number, 10)
-    .option('--total-seconds <s>', "length of the whole song the timing labels describe (default: --seconds, at least the top prior's shortest song)", Number)
-    .option('--samples <n>', 'number of samples (one job each)', intArg('--samples', 1), 1)
-    .option('--artist <name>', 'artist name or numeric id')
-    .option('--genre <name>', 'genre name or numeric id')
-    .option('--lyrics <text>', 'lyrics (lyric models)')
-    .option('--lyrics-file <file>', 'read the lyrics from a text file')
-    .option('--temperature <t>', "sampling temperature (default: the model folder's, else 0.99)", Number)
-    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', intArg('--top-k'))
-    .option('--top-p <p>', 'nucleus sampling threshold (0: off)', Number)
-    .option('--seed <n>', 'random seed (default: a random one, the same for every sample; printed)', intArg('--seed'))
-    .option('--levels <list>', 'levels to sample, e.g. 2 for the top only (default: all the model has)', levelsArg)
-    .option('--prompt <audio>', 'continue from this audio (a file every worker can read)')
-    .option('--prompt-seconds <s>', 'use only the first seconds of the prompt', Number)
-    .option('--codes <npz>', 'continue from / upsample these codes (an .npz every worker can read)')
-    .option('--allow-unknown', 'map unknown artists/genres to id 0 (as the original) instead of failing')
-    .addOption(new Option('--format <fmt>', 'WAV sample format').choices(['s16', 'f32']).default('s16'))
+    .requiredOption('-o, --output <dir>', 'output folder on storage every worker sees (N samples: <dir>/sample_0 .. sample_{N-1}, each what "jukebox generate" writes)');
+  addSamplingOptions(submit, {
+    samples: 'number of samples (one job each)',
+    minSamples: 1,
+    seed: 'random seed (default: a random one, the same for every sample; printed)',
+    levels: 'levels to sample, e.g. 2 for the top only (default: all the model has)',
+    prompt: 'continue from this audio (a file every worker can read)',
+    codes: 'continue from / upsample these codes (an .npz every worker can read)',
+  });
+  addOutputOptions(submit)
     .option('--model <dir>', "model folder the workers load (a path they all see; default: each worker's own --model)")
     .option('--attempts <n>', 'tries per job for failures a retry can fix (a dead worker\'s job is taken over without using one)', intArg('--attempts', 1), 3)
     .option('--wait', 'show each job\'s progress and exit when all are done (non-zero with the reason if one failed)')
