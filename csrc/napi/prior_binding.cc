@@ -107,10 +107,6 @@ const float* optional_f32(const Napi::Value& v, size_t expect, const char* what)
   return v.IsNull() || v.IsUndefined() ? nullptr : float32_arg(v, expect, what);
 }
 
-std::shared_ptr<std::vector<float>> copy_or_null(const float* p, size_t n) {
-  return p ? std::make_shared<std::vector<float>>(p, p + n) : nullptr;
-}
-
 Napi::Float32Array adopt(Napi::Env env, std::vector<float>&& v) {
   // An external buffer over no memory would come out detached: empty results are plain.
   if (v.empty()) return Napi::Float32Array::New(env, 0);
@@ -120,39 +116,43 @@ Napi::Float32Array adopt(Napi::Env env, std::vector<float>&& v) {
   return Napi::Float32Array::New(env, holder->size(), ab, 0);
 }
 
+// The conditioning arrays from JS, each optional: yCond (n x width), xCond (n x xCondLen x
+// width, or one broadcast row per sample with xCondLen 1), encoderKv (n x enc_len x width),
+// copied so that a job can run off the JS thread. sample() reads them from its options
+// object, forward() and attention() from positional arguments; window() computes them
+// natively instead.
+ConditionedWindow read_conditioning(const Napi::Value& y, const Napi::Value& x, int xlen, const Napi::Value& e, int n,
+                                    const Autoregressive& m) {
+  ConditionedWindow c;
+  const size_t w = size_t(m.width()), enc = size_t(m.transformer().dims().enc_len);
+  if (const float* p = optional_f32(y, n * w, "yCond")) c.y_cond.assign(p, p + n * w);
+  if (const float* p = optional_f32(x, n * size_t(xlen) * w, "xCond")) {
+    c.x_cond.assign(p, p + n * size_t(xlen) * w);
+    c.x_cond_len = xlen;
+  }
+  if (const float* p = optional_f32(e, n * enc * w, "encoderKv")) c.encoder_kv.assign(p, p + n * enc * w);
+  return c;
+}
+
 // The window inputs forward() and attention() share: (tokens, n, yCond, xCond, xCondLen,
-// encoderKv) as positional arguments 0..5, copied so the job can run off the JS thread.
+// encoderKv) as positional arguments 0..5.
 struct WindowInputs {
-  int n = 0, xlen = 0;
+  int n = 0;
   std::shared_ptr<std::vector<int32_t>> tokens;
-  std::shared_ptr<std::vector<float>> y_cond, x_cond, enc_kv;
+  std::shared_ptr<const ConditionedWindow> cond;
 };
 
 WindowInputs window_inputs(const Napi::CallbackInfo& info, const Autoregressive& m) {
   WindowInputs in;
   Napi::Int32Array tok = info[0].As<Napi::Int32Array>();
   in.n = info[1].As<Napi::Number>().Int32Value();
-  const int L = m.len(), w = m.width(), n = in.n;
+  const int L = m.len(), n = in.n;
   require(n > 0 && tok.ElementLength() == size_t(n) * L, "ERR_INVALID_ARGUMENT",
           "expected " + std::to_string(n) + " x " + std::to_string(L) + " tokens");
-  in.xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
+  const int xlen = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : L;
   in.tokens = std::make_shared<std::vector<int32_t>>(tok.Data(), tok.Data() + tok.ElementLength());
-  in.y_cond = copy_or_null(optional_f32(info[2], size_t(n) * w, "yCond"), size_t(n) * w);
-  in.x_cond = copy_or_null(optional_f32(info[3], size_t(n) * in.xlen * w, "xCond"), size_t(n) * in.xlen * w);
-  const int enc = m.transformer().dims().enc_len;
-  in.enc_kv = copy_or_null(optional_f32(info[5], size_t(n) * enc * w, "encoderKv"), size_t(n) * enc * w);
+  in.cond = std::make_shared<const ConditionedWindow>(read_conditioning(info[2], info[3], xlen, info[5], n, m));
   return in;
-}
-
-ConditionedWindow conditioned(const WindowInputs& in) {
-  ConditionedWindow c;
-  if (in.y_cond) c.y_cond = *in.y_cond;
-  if (in.x_cond) {
-    c.x_cond = *in.x_cond;
-    c.x_cond_len = in.xlen;
-  }
-  if (in.enc_kv) c.encoder_kv = *in.enc_kv;
-  return c;
 }
 
 std::vector<int32_t> int32_vector(const Napi::Value& v) {
@@ -311,11 +311,11 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
             auto layers = std::make_shared<std::vector<float>>(record ? size_t(m.transformer().depth()) * L * w : 0);
             if (record) {
               out->resize(size_t(n) * L * (m.encode_only() ? w : m.bins()));
-              m.forward(in.tokens->data(), n, in.y_cond ? in.y_cond->data() : nullptr,
-                        in.x_cond ? in.x_cond->data() : nullptr, in.xlen, in.enc_kv ? in.enc_kv->data() : nullptr,
-                        out->data(), ThreadPool::global(), progress, input->data(), layers->data());
+              const ConditionedWindow& c = *in.cond;
+              m.forward(in.tokens->data(), n, c.y(), c.x(), c.x_cond_len, c.enc(), out->data(), ThreadPool::global(),
+                        progress, input->data(), layers->data());
             } else {
-              *out = st->runner->forward(conditioned(in), in.tokens->data(), n, progress);
+              *out = st->runner->forward(*in.cond, in.tokens->data(), n, progress);
             }
             return [out, input, layers, record](Napi::Env env) -> Napi::Value {
               Napi::Object o = Napi::Object::New(env);
@@ -347,7 +347,7 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
           info.Env(),
           [st, in, layer, head](Progress& progress) -> Finisher {
             auto probs = std::make_shared<std::vector<float>>(
-                st->runner->attention(conditioned(in), in.tokens->data(), in.n, layer, head, progress));
+                st->runner->attention(*in.cond, in.tokens->data(), in.n, layer, head, progress));
             return [probs](Napi::Env env) -> Napi::Value { return adopt(env, std::move(*probs)); };
           },
           info.Env().Undefined(), info[8]);
@@ -436,17 +436,8 @@ class PriorBinding : public Napi::ObjectWrap<PriorBinding> {
       const Autoregressive& m = *st->model.prior;
       Napi::Object o = info[0].As<Napi::Object>();
       auto job = std::make_shared<WindowJob>(window_job(o, m));
-      const int n = job->n, L = m.len(), w = m.width();
-      auto cond = std::make_shared<ConditionedWindow>();
-      const int xlen = get_int_or(o, "xCondLen", L);
-      if (const float* y = optional_f32(o.Get("yCond"), size_t(n) * w, "yCond")) cond->y_cond.assign(y, y + size_t(n) * w);
-      if (const float* x = optional_f32(o.Get("xCond"), size_t(n) * xlen * w, "xCond")) {
-        cond->x_cond.assign(x, x + size_t(n) * xlen * w);
-        cond->x_cond_len = xlen;
-      }
-      const int enc = m.transformer().dims().enc_len;
-      if (const float* e = optional_f32(o.Get("encoderKv"), size_t(n) * enc * w, "encoderKv"))
-        cond->encoder_kv.assign(e, e + size_t(n) * enc * w);
+      auto cond = std::make_shared<const ConditionedWindow>(
+          read_conditioning(o.Get("yCond"), o.Get("xCond"), get_int_or(o, "xCondLen", m.len()), o.Get("encoderKv"), job->n, m));
       return start_async_job(
           info.Env(),
           [st, job, cond](Progress& progress) -> Finisher {
