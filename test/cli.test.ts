@@ -171,4 +171,20 @@ describe('jukebox CLI', () => {
     const usage = await jukebox('decode', 'x.npz');
     expect(usage.code).not.toBe(0);
   });
+
+  it('generate and submit share their sampling options, each with its own integer messages', async () => {
+    // (lib/cli/options.ts: one definition; the messages are what each command said before)
+    const gen = await jukebox('generate', '-o', 'out', '--top-k', '-1');
+    expect(gen.code).not.toBe(0);
+    expect(gen.stderr).toContain('--top-k must be a non-negative integer');
+    const sub = await jukebox('submit', '--redis', 'redis://127.0.0.1:1', '-o', 'out', '--top-k', '-1');
+    expect(sub.code).not.toBe(0);
+    expect(sub.stderr).toContain('--top-k must be an integer >= 0');
+    const subSamples = await jukebox('submit', '--redis', 'redis://127.0.0.1:1', '-o', 'out', '--samples', '0');
+    expect(subSamples.stderr).toContain('--samples must be an integer >= 1');
+    const help = await Promise.all([jukebox('generate', '--help'), jukebox('submit', '--help')]);
+    for (const opt of ['--seconds', '--total-seconds', '--samples', '--artist', '--genre', '--lyrics', '--lyrics-file', '--temperature', '--top-k', '--top-p', '--seed', '--levels', '--prompt', '--prompt-seconds', '--codes', '--allow-unknown', '--format']) {
+      for (const h of help) expect(h.stdout).toContain(opt);
+    }
+  });
 });

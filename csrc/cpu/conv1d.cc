@@ -92,8 +92,8 @@ struct Scratch {
 };
 
 // The column tiles of one call: kNC-wide, except when there are few tiles per thread,
-// then whole NR panels spread evenly over a multiple of the threads (128 columns on 2
-// threads: 72 + 56 rather than 120 + 8, which left one thread nearly all the work). An
+// then whole NR panels spread evenly over a multiple of the threads (120 columns on 2
+// threads: 72 + 48 rather than 96 + 24, which left one thread most of the work). An
 // output column's arithmetic does not depend on the tiling.
 struct ColumnTiles {
   int cols = 0, count = 0, panels = 0;
@@ -101,7 +101,7 @@ struct ColumnTiles {
   ColumnTiles(int cols_, int threads) : cols(cols_) {
     count = (cols + kNC - 1) / kNC;
     if (threads > 1 && count < 4 * threads) {
-      panels = (cols + kNR - 1) / kNR;  // >= count, and <= 5 * count: a tile stays <= kNC
+      panels = (cols + kNR - 1) / kNR;  // >= count, and <= 4 * count: a tile stays <= kNC
       count = std::min(panels, (count + threads - 1) / threads * threads);
       even = true;
     }

@@ -8,10 +8,8 @@
 
 // The walk of the band kernels, compiled here for AVX2 (every function it defines takes
 // this target; nothing here runs unless cpu_features chose AVX2).
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
+#define JB_WALK_TARGET __attribute__((target("avx2,fma,f16c")))
 #include "krange_walk.h"
-#pragma GCC pop_options
 
 namespace jb {
 
@@ -172,6 +170,7 @@ void dots_avx2(const float* x, int M, int ldx, const void* w, bool f16, int K, i
 // kernel walks its band (krange_walk.h).
 #define JB_AVX2 __attribute__((target("avx2,fma,f16c")))
 
+namespace {
 namespace i8 {
 
 JB_AVX2 inline __m256 load8_i8(const int8_t* w) {
@@ -192,6 +191,7 @@ JB_AVX2 inline __m256 reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256
 }
 
 }  // namespace i8
+}  // namespace
 
 JB_AVX2 void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
                                  int nc, float* acc, int ldacc) {

@@ -11,7 +11,9 @@
 //     static Vec::Reg load(const void* w, size_t i);                 // W[i .. i+lanes) as fp32
 //     static float load1(const void* w, size_t i); };
 // Included by gemv_avx512.cc and gemv_i8_avx512.cc (compiled with AVX-512 flags) and by
-// gemv_avx2.cc inside `#pragma GCC target("avx2,fma,f16c")`, so nothing here runs unless
+// gemv_avx2.cc, which first defines JB_WALK_TARGET as its target attribute (AVX2, FMA,
+// F16C) so that every function here is compiled for it (a per-function attribute, which
+// GCC and clang both take; clang ignores `#pragma GCC target`). Nothing here runs unless
 // cpu_features chose that ISA.
 //
 // Every output is acc = 0, then acc = fma(x[k], W[k][j], acc) for k in order (the
@@ -44,13 +46,17 @@
 
 #include <cstddef>
 
+#ifndef JB_WALK_TARGET
+#define JB_WALK_TARGET
+#endif
+
 namespace jb {
 namespace walk {
 
 constexpr int kChunk = 2048;  // columns per chunk (a multiple of 256: every block width divides it)
 
 template <class V, class L, int R, int C>
-inline void block(const float* x, int ldx, const void* w, int N, int kb, int ke, bool first, int j, float* a,
+JB_WALK_TARGET inline void block(const float* x, int ldx, const void* w, int N, int kb, int ke, bool first, int j, float* a,
                   int ldacc) {
   typename V::Reg acc[R][C];
   for (int r = 0; r < R; ++r)
@@ -71,7 +77,7 @@ inline void block(const float* x, int ldx, const void* w, int N, int kb, int ke,
 
 // W rows [r0, r1), columns [j, j + cols), into L1 (a hint: never faults, never changes data).
 template <class L>
-inline void prefetch_rows(const void* w, int N, int r0, int r1, int j, int cols) {
+JB_WALK_TARGET inline void prefetch_rows(const void* w, int N, int r0, int r1, int j, int cols) {
   const char* base = static_cast<const char*>(w);
   const int bytes = cols * L::kBytes;
   for (int r = r0; r < r1; ++r) {
@@ -82,7 +88,7 @@ inline void prefetch_rows(const void* w, int N, int r0, int r1, int j, int cols)
 
 // All M rows of x against one block of C vectors: RG rows at a time, then the rest.
 template <class V, class L, int RG, int C>
-inline void rows_block(const float* x, int M, int ldx, const void* w, int N, int kb, int ke, bool first, int j,
+JB_WALK_TARGET inline void rows_block(const float* x, int M, int ldx, const void* w, int N, int kb, int ke, bool first, int j,
                        float* a, int ldacc) {
   int m = 0;
   for (; m + RG <= M; m += RG)
@@ -105,7 +111,7 @@ inline void rows_block(const float* x, int M, int ldx, const void* w, int N, int
 // kMidC, then of 16 columns (the vector columns come in 16s); the next block's rows
 // [pf0, pf1) prefetched at the same columns.
 template <class V, class L, int RG, int C>
-inline void sweep(const float* x, int M, int ldx, const void* w, int N, int kb, int ke, bool first, int js, int je,
+JB_WALK_TARGET inline void sweep(const float* x, int M, int ldx, const void* w, int N, int kb, int ke, bool first, int js, int je,
                   int j0, float* acc, int ldacc, int pf0, int pf1) {
   int j = js;
   for (; j + V::kLanes * C <= je; j += V::kLanes * C) {
@@ -128,7 +134,7 @@ inline void sweep(const float* x, int M, int ldx, const void* w, int N, int kb, 
 // columns [j0, jv) (jv - j0 a multiple of 16) through the blocks, the rest scalar.
 // acc (M x (j1 - j0), row stride ldacc) is overwritten.
 template <class V, class L>
-void krange(const float* x, int M, int ldx, const void* w, int N, int k0, int k1, int j0, int jv, int j1, float* acc,
+JB_WALK_TARGET void krange(const float* x, int M, int ldx, const void* w, int N, int k0, int k1, int j0, int jv, int j1, float* acc,
             int ldacc) {
   if (k0 >= k1) {
     for (int r = 0; r < M; ++r)
@@ -184,3 +190,5 @@ struct Avx512Vec {
 
 }  // namespace walk
 }  // namespace jb
+
+#undef JB_WALK_TARGET

@@ -146,7 +146,8 @@ static bool streams_in_place(const WeightView& w) {
 // decoding (4-16 samples) is still bound by reading W, and packing costs a pass over it in
 // fp32 per call (for (N, K) weights such as x_out, element by element: 14 ms a call for
 // 1b_lyrics' x_out at batch 9-16, 12% of a batch-16 step, where the dot kernels take about
-// 1 ms). The same on AVX2 and AVX-512, so that both give the same bits; the portable path
+// 1 ms). The same on AVX2 and AVX-512, so that both give the same bits for (K, N) weights
+// (the (N, K) dot kernels already sum in a different order per ISA); the portable path
 // keeps the GEMM past 8 rows for fp32 / fp16 / bf16 (K, N), where its micro-kernel is faster.
 static int few_rows_limit(const WeightView& w) {
   const bool in_place = streams_in_place(w) || w.dtype == DType::I8 || (w.transposed && isa_at_least(Isa::Avx2Fma));
@@ -377,7 +378,8 @@ static void matmul_few_rows(const float* x, int M, int ldx, const WeightView& w,
     } else if (isa_at_least(Isa::Avx2Fma)) {
       // stored (N, K), bf16: 8 rows at a time widened (exact), then the fp32 dot kernel on
       // them, grouped as it groups an fp32 matrix's rows: the bits of the same values in fp32
-      std::vector<float> rows(size_t(8) * K);
+      thread_local std::vector<float> rows;  // per thread: several calls per token for a tied x_out
+      if (rows.size() < size_t(8) * K) rows.resize(size_t(8) * K);
       const auto dots = active_isa() == Isa::Avx512 ? avx512_kernels()->dots : dots_avx2;
       for (int j = 0; j < nc; j += 8) {
         const int cnt = std::min(8, nc - j);

@@ -77,6 +77,7 @@ export function buildProgram(log: (s: string) => void = (s) => process.stdout.wr
     .option('--upsampler-0 <file>', 'level-0 upsampler (.safetensors)')
     .requiredOption('-o, --output <dir>', 'output folder');
   addSamplingOptions(generate, {
+    int: intArg,
     samples: 'number of samples',
     minSamples: 0,
     seed: 'random seed (same seed and inputs, same codes)',

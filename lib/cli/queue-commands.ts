@@ -10,7 +10,7 @@ import { GenerationQueue, type QueueJobStatus } from '../queue/client.js';
 import { DEFAULT_QUEUE, redactRedisUrl } from '../queue/connection.js';
 import { runWorker, type WorkerEvent } from '../queue/worker.js';
 import { samplingArgs, type Log, type SamplingArgs } from './commands.js';
-import { addOutputOptions, addSamplingOptions, backendOption, intArg } from './options.js';
+import { addOutputOptions, addSamplingOptions, backendOption, intAtLeast } from './options.js';
 
 export interface WorkerArgs {
   redis: string;
@@ -194,12 +194,12 @@ export function addQueueCommands(program: Command, log: Log): void {
     .description('take generation jobs from a Redis job queue until stopped (SIGINT/SIGTERM hand the running job back; a dead worker\'s job is taken over)')
     .requiredOption('--redis <url>', 'the Redis server, e.g. redis://127.0.0.1:6379')
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
-    .option('--concurrency <n>', 'jobs at a time in this process', intArg('--concurrency', 1), 1)
+    .option('--concurrency <n>', 'jobs at a time in this process', intAtLeast('--concurrency', 1), 1)
     .option('--model <dir>', 'model folder for jobs that name none (default: the model shipped in the package)')
     .addOption(backendOption())
     .option('--lock-seconds <s>', 'heartbeat: a job whose worker stops renewing its lock this long is taken over (the same on every worker)', Number, 30)
     .option('--drain', 'on the first SIGINT/SIGTERM finish the running jobs (a second signal hands them back)')
-    .option('--max-jobs <n>', 'stop after this many jobs', intArg('--max-jobs', 1))
+    .option('--max-jobs <n>', 'stop after this many jobs', intAtLeast('--max-jobs', 1))
     .option('--name <name>', 'name shown on the jobs (default host:pid)')
     .action(async (o: { redis: string; queue: string; concurrency: number; model?: string; backend: Backend; lockSeconds: number; drain?: boolean; maxJobs?: number; name?: string }) => {
       const stop = new AbortController();
@@ -232,6 +232,7 @@ export function addQueueCommands(program: Command, log: Log): void {
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .requiredOption('-o, --output <dir>', 'output folder on storage every worker sees (N samples: <dir>/sample_0 .. sample_{N-1}, each what "jukebox generate" writes)');
   addSamplingOptions(submit, {
+    int: intAtLeast,
     samples: 'number of samples (one job each)',
     minSamples: 1,
     seed: 'random seed (default: a random one, the same for every sample; printed)',
@@ -241,7 +242,7 @@ export function addQueueCommands(program: Command, log: Log): void {
   });
   addOutputOptions(submit)
     .option('--model <dir>', "model folder the workers load (a path they all see; default: each worker's own --model)")
-    .option('--attempts <n>', 'tries per job for failures a retry can fix (a dead worker\'s job is taken over without using one)', intArg('--attempts', 1), 3)
+    .option('--attempts <n>', 'tries per job for failures a retry can fix (a dead worker\'s job is taken over without using one)', intAtLeast('--attempts', 1), 3)
     .option('--wait', 'show each job\'s progress and exit when all are done (non-zero with the reason if one failed)')
     .action(async (o: Record<string, unknown>) => {
       const ac = new AbortController();
