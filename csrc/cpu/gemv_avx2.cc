@@ -3,6 +3,8 @@
 // (see gemm_ukernel_avx2.cc).
 #include "gemv.h"
 
+#include "../core/half.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -112,12 +114,7 @@ struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top hal
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
-  static float load1(const void* w, size_t i) {
-    const uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
-    float f;
-    __builtin_memcpy(&f, &bits, 4);
-    return f;
-  }
+  static float load1(const void* w, size_t i) { return bf16_to_float(static_cast<const uint16_t*>(w)[i]); }
 };
 struct LoadF16 {
   static constexpr int kBytes = 2;
@@ -129,23 +126,17 @@ struct LoadF16 {
 
 void gemv_krange_avx2(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1, int j0, int nc,
                       float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;  // the matrix's vector columns: the same split whatever the block
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   // (all M rows sweep each block of W, so a batch of any size reads every weight once)
   if (f16) {
-    walk::krange<Avx2Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<Avx2Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
   } else {
-    walk::krange<Avx2Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<Avx2Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
   }
 }
 
 void gemv_krange_bf16_avx2(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0, int nc,
                            float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk::krange<Avx2Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<Avx2Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void widen_f16_avx2(const uint16_t* src, float* dst, int n) {
@@ -195,10 +186,7 @@ JB_AVX2 inline __m256 reduce8(__m256 s0, __m256 s1, __m256 s2, __m256 s3, __m256
 
 JB_AVX2 void gemv_krange_i8_avx2(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0,
                                  int nc, float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk::krange<Avx2Vec, i8::LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<Avx2Vec, i8::LoadI8>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
 }
 
 // 8 rows of W at a time, 8 lanes each, reduced as gemv_avx2.cc's dots; the last K % 8

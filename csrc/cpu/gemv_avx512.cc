@@ -58,6 +58,8 @@ struct LoadBF16 {  // bf16 -> fp32 is exact: the 16 bits are the float's top hal
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(w) + i));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
+  // (core/half.h's bf16_to_float, written here: an inline function from a shared header,
+  // emitted in this AVX-512 file, could be the copy the linker keeps for every caller)
   static float load1(const void* w, size_t i) {
     const uint32_t bits = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
     float f;
@@ -126,22 +128,16 @@ void dots_impl(const float* x, int M, int ldx, const void* w, int K, int j0, int
 
 void gemv_krange_avx512(const float* x, int M, int ldx, const void* w, bool f16, int N, int k0, int k1, int j0, int nc,
                         float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;  // the matrix's vector columns: the same split as the AVX2 kernel
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   if (f16) {
-    walk::krange<walk::Avx512Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<walk::Avx512Vec, LoadF16>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
   } else {
-    walk::krange<walk::Avx512Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+    walk::krange<walk::Avx512Vec, LoadF32>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
   }
 }
 
 void gemv_krange_bf16_avx512(const float* x, int M, int ldx, const uint16_t* w, int N, int k0, int k1, int j0,
                              int nc, float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk::krange<walk::Avx512Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<walk::Avx512Vec, LoadBF16>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
 }
 
 void dots_avx512(const float* x, int M, int ldx, const void* w, bool f16, int K, int j0, int nc, float* acc, int ldacc) {

@@ -62,10 +62,7 @@ inline float hsum16(__m512 s) {
 
 void gemv_krange_i8_avx512(const float* x, int M, int ldx, const int8_t* w, int N, int k0, int k1, int j0, int nc,
                            float* acc, int ldacc) {
-  const int j1 = j0 + nc;
-  const int nv = N & ~15;
-  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
-  walk::krange<walk::Avx512Vec, LoadI8>(x, M, ldx, w, N, k0, k1, j0, jv, j1, acc, ldacc);
+  walk::krange<walk::Avx512Vec, LoadI8>(x, M, ldx, w, N, k0, k1, j0, nc, acc, ldacc);
 }
 
 // Output j = dot(x[m], q row j): 8 rows at a time, 16 lanes each, the last K % 16 through

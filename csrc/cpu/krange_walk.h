@@ -130,12 +130,16 @@ JB_WALK_TARGET inline void sweep(const float* x, int M, int ldx, const void* w, 
   }
 }
 
-// gemv_krange over rows [k0, k1) and columns [j0, j1) of W (row stride N): the vector
-// columns [j0, jv) (jv - j0 a multiple of 16) through the blocks, the rest scalar.
-// acc (M x (j1 - j0), row stride ldacc) is overwritten.
+// gemv_krange over rows [k0, k1) and columns [j0, j0 + nc) of W (row stride N), j0 a
+// multiple of 16: the matrix's vector columns (below N & ~15, the same split whatever the
+// caller's column blocks) through the blocks, its last N % 16 columns scalar. acc
+// (M x nc, row stride ldacc) is overwritten.
 template <class V, class L>
-JB_WALK_TARGET void krange(const float* x, int M, int ldx, const void* w, int N, int k0, int k1, int j0, int jv, int j1, float* acc,
-            int ldacc) {
+JB_WALK_TARGET void krange(const float* x, int M, int ldx, const void* w, int N, int k0, int k1, int j0, int nc,
+                           float* acc, int ldacc) {
+  const int j1 = j0 + nc;
+  const int nv = N & ~15;
+  const int jv = j1 < nv ? j1 : (j0 > nv ? j0 : nv);
   if (k0 >= k1) {
     for (int r = 0; r < M; ++r)
       for (int j = j0; j < j1; ++j) acc[size_t(r) * ldacc + (j - j0)] = 0.0f;
